@@ -1,0 +1,1 @@
+"""Benchmarks: measured comparisons, run by `make bench`."""
