@@ -71,9 +71,17 @@ def gsg_loop(p1, z1, p2, z2, mode="guided", draws=None) -> tuple[float, list[int
     losses, cases = [], []
     for n in range(p1.shape[1]):
         l, c = gsg_pair_loop(
-            p1[0, n], p1[1, n], p2[0, n], p2[1, n], z1[0, n], z1[1, n], z2[0, n], z2[1, n],
-            mode=mode, draw=None if draws is None else draws[n],
-        )  # fmt: skip
+            p1[0, n],
+            p1[1, n],
+            p2[0, n],
+            p2[1, n],
+            z1[0, n],
+            z1[1, n],
+            z2[0, n],
+            z2[1, n],
+            mode=mode,
+            draw=None if draws is None else draws[n],
+        )
         losses.append(l)
         cases.append(c)
     return sum(losses) / len(losses), cases
@@ -89,3 +97,44 @@ def ensemble_loop(p: torch.Tensor, z: torch.Tensor, leave_one_out: bool = False)
             zbar = [sum(float(z[j, n, c]) for j in members) / len(members) for c in range(d)]
             total += D(p[i, n], torch.tensor(zbar, dtype=torch.float64))
     return total / (k * b)
+
+
+def crop_params_loop(height, width, scale, ratio, rng):
+    """torchvision's RandomResizedCrop.get_params, line by line, with Python's ``random``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect_ratio = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+        w = round(math.sqrt(target_area * aspect_ratio))
+        h = round(math.sqrt(target_area / aspect_ratio))
+        if 0 < w <= width and 0 < h <= height:
+            i = rng.randint(0, height - h)
+            j = rng.randint(0, width - w)
+            return i, j, h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w = width
+        h = round(w / min(ratio))
+    elif in_ratio > max(ratio):
+        h = height
+        w = round(h * max(ratio))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def color_jitter_loop(img, factors, order, adjust_hue):
+    """torchvision's ColorJitter on one image (3, H, W) in [0, 1], ops in ``order``."""
+    gray = lambda x: (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]  # noqa: E731
+    for k in order:
+        f = float(factors[k])
+        if k == 0:
+            img = (img * f).clamp(0, 1)
+        elif k == 1:
+            img = (f * img + (1 - f) * gray(img).mean()).clamp(0, 1)
+        elif k == 2:
+            img = (f * img + (1 - f) * gray(img)).clamp(0, 1)
+        else:
+            img = adjust_hue(img[None], torch.tensor([f * 2 * math.pi]))[0]
+    return img

@@ -3,9 +3,18 @@ import pytest
 from siamkit.methods import METHODS, methods_table, resolve_method
 
 REQUIRED = {
-    "simsiam", "simsiam-kaug", "ensiam", "byol", "byol-ensemble", "simsiam-gsg", "simsiam-gsg-random",
-    "simsiam-gsg-reverse", "byol-gsg", "byol-gsg-random", "byol-gsg-reverse",
-}  # fmt: skip
+    "simsiam",
+    "simsiam-kaug",
+    "ensiam",
+    "byol",
+    "byol-ensemble",
+    "simsiam-gsg",
+    "simsiam-gsg-random",
+    "simsiam-gsg-reverse",
+    "byol-gsg",
+    "byol-gsg-random",
+    "byol-gsg-reverse",
+}
 
 
 def test_registry_holds_the_required_methods():

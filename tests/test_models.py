@@ -32,8 +32,14 @@ def test_torchvision_parameter_counts_and_names():
     assert sum(p.numel() for p in r18.parameters()) == 11_689_512 - 513_000
     assert sum(p.numel() for p in r50.parameters()) == 25_557_032 - 2_049_000
     keys = set(r18.state_dict())
-    for key in ("conv1.weight", "bn1.running_var", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
-                "layer2.0.downsample.1.num_batches_tracked", "layer4.1.bn2.bias"):  # fmt: skip
+    for key in (
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.0.conv1.weight",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.num_batches_tracked",
+        "layer4.1.bn2.bias",
+    ):
         assert key in keys
     assert "layer1.2.conv3.weight" in r50.state_dict()
 
@@ -84,7 +90,7 @@ def test_per_view_batchnorm_is_one_forward_per_view():
 
 
 def test_predictor_free_means_p_equals_z():
-    net = SiameseNet(ModelConfig(**{**TINY.__dict__, "predictor": False}))
+    net = SiameseNet(TINY, predictor=False)
     z, p = net(torch.randn(2, 4, 3, 16, 16))
     assert p is z or torch.equal(p, z)
 

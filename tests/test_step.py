@@ -11,7 +11,7 @@ CASES = [(name, pred) for name in sorted(METHODS) for pred in (True, False)]
 
 
 def _setup(spec, b=8):
-    net = SiameseNet(ModelConfig(**TINY, predictor=spec.predictor))
+    net = SiameseNet(ModelConfig(**TINY), predictor=spec.predictor)
     target = MomentumTarget(net) if spec.target == "momentum" else None
     views = torch.randn(spec.views_drawn, b, 3, 16, 16)
     return net, target, views

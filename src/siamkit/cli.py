@@ -3,9 +3,102 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
 
+from siamkit.config import Config, ConfigError, build_config, presets_table
 from siamkit.methods import methods_table
+
+# flag -> config key: every flag overrides the preset
+FLAGS = {
+    "method": "method.name",
+    "dataset": "data.dataset",
+    "data_root": "data.data_root",
+    "download": "data.download",
+    "backbone": "model.backbone",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "views": "method.views",
+    "lr": "optim.lr",
+    "seed": "train.seed",
+    "precision": "train.precision",
+    "device": "train.device",
+}
+# what --resume may change: where things are and how long to go on, never what is trained
+RESUMABLE = {
+    "train.epochs",
+    "train.device",
+    "data.data_root",
+    "data.num_workers",
+    "train.knn_every",
+    "train.log_every",
+}
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    values: dict[str, object] = {
+        key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag)
+    }
+    if args.download is False:
+        values.pop("data.download", None)
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set optim.weight_decay=1e-4")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return build_config(_overrides(args), preset=args.preset)
+
+
+def _resume_config(args: argparse.Namespace, out: Path) -> Config:
+    """The checkpoint's config, with only the changes :data:`RESUMABLE` allows."""
+    from siamkit.train.checkpoint import load_checkpoint
+
+    if args.preset:
+        raise ConfigError("--resume continues the run as it was configured; drop --preset")
+    saved = Config.from_dict(load_checkpoint(out / "checkpoint.pt")["config"])
+    new = build_config({**saved.flat(), **_overrides(args)}, _preset_name=saved.preset)
+    changed = sorted(k for k, v in new.flat().items() if v != saved.flat()[k])
+    refused = [k for k in changed if k not in RESUMABLE]
+    if refused:
+        raise ConfigError(
+            f"--resume continues the run as it was configured; it cannot change {', '.join(refused)}. "
+            f"Only {', '.join(sorted(RESUMABLE))} may change on resume; "
+            "start a new run (another --out) otherwise."
+        )
+    return new
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from siamkit.train.loop import pretrain
+
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out DIR, the folder of the run to continue")
+        out = Path(args.out)
+        cfg = _resume_config(args, out)
+    else:
+        cfg = config_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out or f"runs/{cfg.method.name}-{cfg.data.dataset}-{stamp}")
+    row = pretrain(cfg, out, resume=args.resume, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    print(
+        f"done: {out} (checkpoint.pt, metrics.jsonl, config.yaml)"
+        + (f"; kNN {row['knn_top1']:.2f}%, 1-NN {row['knn1_top1']:.2f}%" if "knn_top1" in row else "")
+    )
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    print(presets_table())
+    return 0
 
 
 def _methods(args: argparse.Namespace) -> int:
@@ -14,37 +107,67 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """One training step of every registered method on random images (until pretraining lands)."""
-    import torch
+    from siamkit.demo import run_demo
 
-    from siamkit.methods import METHODS
-    from siamkit.models import ModelConfig, MomentumTarget, SiameseNet
-    from siamkit.train import step
-
-    torch.manual_seed(0)
-    print(methods_table(), end="\n\n")
-    for spec in METHODS.values():
-        net = SiameseNet(ModelConfig(backbone="resnet10_cifar", width=8, proj_dim=64, proj_hidden=64))
-        target = MomentumTarget(net) if spec.target == "momentum" else None
-        loss, m = step(net, spec, torch.randn(spec.views_drawn, 16, 3, 32, 32), target)
-        print(f"{spec.name:<22} loss {loss.item():+.4f}  z_std {m['z_std'].item():.4f}")
-    return 0
+    return run_demo(Path(args.out), epochs=args.epochs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siamkit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="siamkit",
+        description="Self-supervised learning with Siamese networks: SimSiam, BYOL, GSG, EnSiam.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder with a registered method")
+    p.add_argument("--method", help="a registered method (siamkit methods)")
+    p.add_argument("--dataset", help="digits, cifar10, cifar100 or imagefolder")
+    p.add_argument("--data-root", help="folder holding the dataset")
+    p.add_argument("--backbone", help="resnet18_cifar, resnet10_cifar, resnet18, resnet50")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (split across processes)")
+    p.add_argument("--views", type=int, help="views per image K (K-view methods)")
+    p.add_argument("--lr", type=float, help="base learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--out", help="run folder (default runs/METHOD-DATASET-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--download", action="store_true", default=False, help="fetch CIFAR when missing")
+    p.add_argument("--preset", help="named settings (siamkit presets); flags override them")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_pretrain)
+
+    p = sub.add_parser("presets", help="list the named presets and what each reproduces")
+    p.set_defaults(func=_presets)
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=_methods)
-    p = sub.add_parser("demo", help="show what siamkit does on this machine")
+    p = sub.add_parser(
+        "demo", help="pretrain simsiam-gsg on the embedded digits, compare with a random encoder"
+    )
+    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo; replaced)")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's epoch count")
     p.set_defaults(func=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from siamkit.data.datasets import DataError
+    from siamkit.train.checkpoint import CheckpointError
+    from siamkit.train.loop import Interrupted, TrainingError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except Interrupted as e:
+        print(f"siamkit: {e}", file=sys.stderr)
+        return 130
+    except (ConfigError, DataError, TrainingError, CheckpointError) as e:
+        print(f"siamkit: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("siamkit: interrupted", file=sys.stderr)
         return 130

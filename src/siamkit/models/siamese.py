@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from siamkit.models.backbones import backbone_info, build_backbone
-from siamkit.models.heads import PRED_HIDDEN, PROJ_DIM, predictor, projector
+from siamkit.models.heads import PRED_HIDDEN, PROJ_DIM, projector
+from siamkit.models.heads import predictor as predictor_mlp
 
 BN_MODES = ("per_view", "joint")
 
@@ -28,7 +29,6 @@ class ModelConfig:
     proj_hidden: int = PROJ_DIM
     proj_layers: int | None = None
     pred_hidden: int = PRED_HIDDEN
-    predictor: bool = True
     bn: str = "per_view"
 
     def __post_init__(self) -> None:
@@ -44,11 +44,11 @@ class ModelConfig:
 class SiameseNet(nn.Module):
     """``forward(views) -> (z, p)``: views ``(V, B, C, H, W)`` -> projections and predictions ``(V, B, D)``.
 
-    With ``predictor=False`` the predictor is the identity and ``p = z`` (GSG section 6.2).
-    Returns raw ``z``: the objective decides which side gets the stop-gradient.
+    With ``predictor=False`` the predictor is the identity and ``p = z`` (GSG section 6.2; the
+    method spec decides). Returns raw ``z``: the objective decides which side gets the stop-gradient.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, predictor: bool = True):
         super().__init__()
         self.cfg = cfg
         info = backbone_info(cfg.backbone)
@@ -56,7 +56,7 @@ class SiameseNet(nn.Module):
         layers = cfg.proj_layers or (2 if info.stem == "cifar" else 3)
         self.projector = projector(self.backbone.feature_dim, cfg.proj_dim, cfg.proj_hidden, layers)
         self.predictor: nn.Module = (
-            predictor(cfg.proj_dim, cfg.pred_hidden) if cfg.predictor else nn.Identity()
+            predictor_mlp(cfg.proj_dim, cfg.pred_hidden) if predictor else nn.Identity()
         )
 
     @property

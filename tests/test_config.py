@@ -1,0 +1,66 @@
+import pytest
+
+from siamkit.config import PRESETS, Config, ConfigError, build_config, parse_value
+
+
+def test_defaults_are_the_gsg_cifar_recipe():
+    c = build_config({"data.data_root": "/data"})
+    assert (c.train.batch_size, c.train.epochs, c.optim.lr, c.optim.weight_decay) == (512, 200, 0.06, 5e-4)
+    assert c.optim.schedule == "constant" and c.model.backbone == "resnet18_cifar"
+
+
+def test_presets_then_flags_then_set():
+    c = build_config(
+        {"train.epochs": 3, "optim.lr": "0.1", "method.predictor": "false", "data.data_root": "/d"},
+        preset="cpu",
+    )
+    assert c.model.backbone == "resnet10_cifar" and c.train.precision == "bf16"  # from the preset
+    assert c.train.epochs == 3 and c.optim.lr == 0.1 and c.method.predictor is False
+    assert c.preset == "cpu"
+    assert set(PRESETS) >= {"gsg-cifar10", "gsg-imagenet", "simsiam-imagenet", "cpu", "digits"}
+
+
+def test_scaled_lr_is_computed_not_written():
+    c = build_config({"data.data_root": "/imagenet"}, preset="simsiam-imagenet")
+    assert c.optim.lr == 0.05 and c.optim.base_lr(512) == pytest.approx(0.1)
+    assert "lr" in c.to_dict()["optim"] and c.to_dict()["optim"]["lr"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"optim.lrate": 1}, "unknown config key 'optim.lrate'; valid keys: method.name"),
+        ({"train.epochs": "ten"}, r"train.epochs='ten': expected int"),
+        ({"train.epochs": 0}, r"train.epochs must be > 0"),
+        ({"train.precision": "fp8"}, "choose one of fp32, bf16, fp16"),
+        ({"method.name": "simclr"}, "unknown method 'simclr'"),
+        ({"method.name": "simsiam-gsg", "method.views": 4}, "views must be 2"),
+        ({"model.backbone": "vit_b"}, "unknown backbone 'vit_b'"),
+        ({"data.dataset": "cifar10"}, "needs --data-root"),
+        ({"data.dataset": "mnist"}, "choose one of digits, cifar10, cifar100, imagefolder"),
+        ({"method.predictor": "maybe"}, "expected bool"),
+        ({"train.batch_size": 1.5}, "expected int"),
+    ],
+)
+def test_bad_values_fail_with_the_valid_choices(values, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config({"data.dataset": "digits", **values})
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of gsg-cifar10"):
+        build_config({}, preset="fast")
+
+
+def test_round_trip_through_a_dict():
+    c = build_config({"method.name": "ensiam", "method.leave_one_out": True}, preset="digits")
+    again = Config.from_dict(c.to_dict())
+    assert again == c
+    with pytest.raises(ConfigError, match="unknown config section"):
+        Config.from_dict({**c.to_dict(), "extra": {}})
+
+
+def test_parse_value_handles_optional_fields():
+    assert parse_value("model.width", "none") is None
+    assert parse_value("model.width", "48") == 48
+    assert parse_value("train.channels_last", "on") is True
