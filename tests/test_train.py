@@ -56,7 +56,7 @@ def _assert_identical(a, b):
 
 
 def test_outputs_and_metrics(tmp_path):
-    cfg = _cfg(method__name="byol-gsg", train__epochs=2)
+    cfg = _cfg(method__name="byol-gsg", train__epochs=2, train__precision="bf16")  # bf16 + channels_last
     row = loop.pretrain(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

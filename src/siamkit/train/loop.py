@@ -209,224 +209,271 @@ def pretrain(cfg: Config, out: str | Path, resume: bool = False, progress: bool 
     ``checkpoint.pt`` (every epoch, and on SIGINT/SIGTERM). ``resume=True`` continues from
     ``out/checkpoint.pt``; on CPU the result is bit-identical to an uninterrupted run.
     """
-    out = Path(out)
     info = distributed.setup(cfg.train.device)
     try:
-        return _pretrain(cfg, out, resume, progress, info)
+        return Trainer(cfg, Path(out), info, resume).train(progress)
     finally:
         distributed.teardown()
 
 
-def _pretrain(
-    cfg: Config, out: Path, resume: bool, progress: bool, info: distributed.DistInfo
-) -> dict[str, Any]:
-    device, tc = info.device, cfg.train
-    ckpt_path = out / CHECKPOINT
-    if resume and not ckpt_path.is_file():
-        raise TrainingError(f"--resume: no checkpoint at {ckpt_path}; start the run without --resume")
-    if not resume and ckpt_path.exists():
-        raise TrainingError(
-            f"{out} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out"
+class Trainer:
+    """Everything one run holds. ``__init__`` builds (and restores), :meth:`train` runs the epochs,
+    :meth:`_epoch` the steps of one epoch, :meth:`_step` one optimizer step."""
+
+    def __init__(self, cfg: Config, out: Path, info: distributed.DistInfo, resume: bool):
+        self.cfg, self.out, self.info = cfg, out, info
+        self.ckpt_path = out / CHECKPOINT
+        tc, device = cfg.train, info.device
+        self._check_start(resume)
+        self.spec = cfg.method.spec()
+        torch.manual_seed(tc.seed)
+
+        # data
+        self.train_set, self.test_set = load_datasets(cfg.data)
+        if cfg.data.train_subset:
+            self.train_set = self.train_set.subset(cfg.data.train_subset, seed=tc.seed)
+        self.steps_per_epoch = len(self.train_set) // tc.batch_size
+        if self.steps_per_epoch == 0:
+            raise TrainingError(
+                f"train.batch_size={tc.batch_size} exceeds the {len(self.train_set)} training images"
+            )
+        self.total_steps = self.steps_per_epoch * tc.epochs
+        self.per_rank = tc.batch_size // info.world
+        self.channels_last = (
+            (device.type == "cuda" or tc.precision == "bf16")
+            if tc.channels_last is None
+            else tc.channels_last
         )
-    if tc.precision == "fp16" and device.type != "cuda":
-        raise TrainingError(
-            "train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU"
+        self.aug = MultiViewAugment(cfg.data.resolved_recipe(), cfg.data.crop_size(), self.channels_last)
+
+        # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
+        # grow a ``module.`` prefix, ``self.net`` is what the step calls (DDP when distributed)
+        model = SiameseNet(cfg.model, predictor=self.spec.predictor)
+        if info.world > 1:
+            model = distributed.convert_sync_batchnorm(model, device)
+        self.model = model.to(
+            device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format
         )
-    if tc.batch_size % info.world:
-        raise TrainingError(f"train.batch_size={tc.batch_size} must divide by the {info.world} processes")
-    spec = cfg.method.spec()
-    torch.manual_seed(tc.seed)
+        self.target = MomentumTarget(self.model) if self.spec.target == "momentum" else None
+        self.base_lr = cfg.optim.base_lr(tc.batch_size)
+        self.optimizer = build_optimizer(self.model, cfg.optim, self.base_lr)
+        self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
+        self.net: nn.Module = self.model
+        if info.world > 1:
+            ids = [device] if device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-    # ---- data ----
-    train_set, test_set = load_datasets(cfg.data)
-    if cfg.data.train_subset:
-        train_set = train_set.subset(cfg.data.train_subset, seed=tc.seed)
-    steps_per_epoch = len(train_set) // tc.batch_size
-    if steps_per_epoch == 0:
-        raise TrainingError(f"train.batch_size={tc.batch_size} exceeds the {len(train_set)} training images")
-    total_steps = steps_per_epoch * tc.epochs
-    per_rank = tc.batch_size // info.world
-    channels_last = (
-        tc.channels_last
-        if tc.channels_last is not None
-        else (device.type == "cuda" or tc.precision == "bf16")
-    )
-    aug = MultiViewAugment(cfg.data.resolved_recipe(), cfg.data.crop_size(), channels_last)
-
-    # ---- model, target, optimizer ----
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = SiameseNet(cfg.model, predictor=spec.predictor)
-    if info.world > 1:
-        model = distributed.convert_sync_batchnorm(model, device)
-    model.to(device, memory_format=memory_format)
-    target = MomentumTarget(model) if spec.target == "momentum" else None
-    base_lr = cfg.optim.base_lr(tc.batch_size)
-    optimizer = build_optimizer(model, cfg.optim, base_lr)
-    scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
-    net: nn.Module = model
-    if info.world > 1:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None
+        # where to start
+        self.epoch, self.start_step, self.acc, self.gen_state = 0, 0, None, None
+        if resume:
+            self._restore()
+        self.last_good = (
+            f"{self.ckpt_path} (epoch {self.epoch}, step {self.start_step})"
+            if resume
+            else "none yet (no epoch finished)"
         )
+        self.writer = self._open_outputs() if info.is_main else None
 
-    # ---- state to resume ----
-    epoch, start_step, acc, gen_state = 0, 0, None, None
-    if resume:
-        ck = load_checkpoint(ckpt_path)  # on the CPU: RNG states must stay there
-        model.load_state_dict(ck["model"])
-        if target is not None:
-            target.load_state_dict(ck["target"])
-        optimizer.load_state_dict(ck["optimizer"])
-        if scaler is not None and ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        _set_rng_state(ck["rng"])
-        epoch, start_step = ck["epoch"], ck["step_in_epoch"]
-        if start_step:
-            acc, gen_state = _Epoch.from_state(ck["epoch_state"], device), ck["generators"]
-    last_good = (
-        f"{ckpt_path} (epoch {epoch}, step {start_step})" if resume else "none yet (no epoch finished)"
-    )
+    def _check_start(self, resume: bool) -> None:
+        tc, device = self.cfg.train, self.info.device
+        if resume and not self.ckpt_path.is_file():
+            raise TrainingError(
+                f"--resume: no checkpoint at {self.ckpt_path}; start the run without --resume"
+            )
+        if not resume and self.ckpt_path.exists():
+            raise TrainingError(
+                f"{self.out} already holds a run ({CHECKPOINT}); "
+                "pass --resume to continue it or choose another --out"
+            )
+        if tc.precision == "fp16" and device.type != "cuda":
+            raise TrainingError(
+                "train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU"
+            )
+        if tc.batch_size % self.info.world:
+            raise TrainingError(
+                f"train.batch_size={tc.batch_size} must divide by the {self.info.world} processes"
+            )
 
-    writer = None
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    def _open_outputs(self) -> _Writer:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         run_info = {
             "siamkit": siamkit.__version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "device": str(device),
-            "world_size": info.world,
-            "per_rank_batch": per_rank,
-            "base_lr": base_lr,
-            "steps_per_epoch": steps_per_epoch,
-            "train_images": len(train_set),
-            "test_images": len(test_set),
-            "method": spec.label,
-            "views_drawn": spec.views_drawn,
-            "channels_last": channels_last,
+            "device": str(self.info.device),
+            "world_size": self.info.world,
+            "per_rank_batch": self.per_rank,
+            "base_lr": self.base_lr,
+            "steps_per_epoch": self.steps_per_epoch,
+            "train_images": len(self.train_set),
+            "test_images": len(self.test_set),
+            "method": self.spec.label,
+            "views_drawn": self.spec.views_drawn,
+            "channels_last": self.channels_last,
         }
-        (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
-        writer = _Writer(out, keep_epochs=epoch)
+        (self.out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+        return _Writer(self.out, keep_epochs=self.epoch)
 
-    def save(epoch_done: int, step_in_epoch: int, acc_state=None, gens=None) -> None:
-        if not info.is_main:
+    # ---- checkpoints ----
+
+    def _save(self, step_in_epoch: int = 0, acc: _Epoch | None = None, gens=None) -> None:
+        """The whole state after ``self.epoch`` epochs and ``step_in_epoch`` more steps (rank 0)."""
+        if not self.info.is_main:
             return
         state = {
-            "model": model.state_dict(),
-            "target": target.state_dict() if target is not None else None,
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "epoch": epoch_done,
+            "model": self.model.state_dict(),
+            "target": self.target.state_dict() if self.target is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.epoch,
             "step_in_epoch": step_in_epoch,
-            "global_step": epoch_done * steps_per_epoch + step_in_epoch,
+            "global_step": self.epoch * self.steps_per_epoch + step_in_epoch,
             "rng": _rng_state(),
-            "epoch_state": acc_state,
+            "epoch_state": acc.state() if acc is not None else None,
             "generators": gens,
-            "config": cfg.to_dict(),
+            "config": self.cfg.to_dict(),
             "siamkit": siamkit.__version__,
         }
-        save_atomic(state, ckpt_path)
+        save_atomic(state, self.ckpt_path)
 
-    bar = tqdm(
-        total=total_steps,
-        initial=epoch * steps_per_epoch + start_step,
-        unit="step",
-        dynamic_ncols=True,
-        disable=not (progress and info.is_main),
-        file=sys.stderr,
-        smoothing=0.1,
-    )
-    row: dict[str, Any] = {}
-    model.train()
-    with _Signals() as signals:
-        while epoch < tc.epochs:
-            g_aug, g_step = _generators(tc.seed, epoch, info.rank, device)
-            if gen_state is not None:
-                g_aug.set_state(gen_state["aug"])
-                g_step.set_state(gen_state["step"].cpu())
-            acc = acc or _Epoch()
-            bar.set_description(f"{spec.label} epoch {epoch + 1}/{tc.epochs}")
-            pending: list[tuple[int, Tensor]] = []  # (global step, loss) not yet checked for finiteness
-            batches = train_batches(
-                train_set,
-                tc.batch_size,
-                epoch,
-                tc.seed,
-                info.rank,
-                info.world,
-                start_step,
-                device,
-                cfg.data.num_workers,
-            )
-            t0 = time.perf_counter()
-            for k, x in enumerate(batches, start=start_step):
-                global_step = epoch * steps_per_epoch + k
-                lr = lr_at(cfg.optim, base_lr, global_step, steps_per_epoch, tc.epochs)
-                set_lr(optimizer, lr, base_lr)
-                params = aug.sample(tc.batch_size, spec.views_drawn, train_set.size, g_aug)
-                views = aug.apply(
-                    x, params.rows(info.rank * per_rank, (info.rank + 1) * per_rank)
-                )  # (V, b, C, H, W)
-                with _autocast(tc.precision, device):
-                    loss, metrics = step(net, spec, views, target, g_step)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                if target is not None:
-                    tau = tau_at(spec.tau_schedule, spec.tau, global_step + 1, total_steps)
-                    target.update(model, tau)
-                    metrics["tau"] = torch.tensor(tau, device=device)
-                acc.add(metrics, tc.batch_size)
-                pending.append((global_step, metrics["loss"]))
-                bar.update(1)
-                if len(pending) >= tc.log_every or k + 1 == steps_per_epoch:
-                    _check_finite(pending, epoch, steps_per_epoch, last_good)
-                    bar.set_postfix(loss=f"{pending[-1][1].item():+.4f}", lr=f"{lr:.3g}", refresh=False)
-                    pending = []
-                if distributed.any_rank(signals.signum is not None, info):
-                    _check_finite(pending, epoch, steps_per_epoch, last_good)
-                    acc.seconds += time.perf_counter() - t0
-                    save(
-                        epoch,
-                        k + 1,
-                        acc.state(),
-                        {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()},
+    def _restore(self) -> None:
+        ck = load_checkpoint(self.ckpt_path)  # on the CPU: RNG states must stay there
+        self.model.load_state_dict(ck["model"])
+        if self.target is not None:
+            self.target.load_state_dict(ck["target"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        _set_rng_state(ck["rng"])
+        self.epoch, self.start_step = ck["epoch"], ck["step_in_epoch"]
+        if self.start_step:  # stopped inside an epoch: its running sums and generator states
+            self.acc = _Epoch.from_state(ck["epoch_state"], self.info.device)
+            self.gen_state = ck["generators"]
+
+    # ---- the loop ----
+
+    def train(self, progress: bool = True) -> dict[str, Any]:
+        tc = self.cfg.train
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.epoch * self.steps_per_epoch + self.start_step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (progress and self.info.is_main),
+            file=sys.stderr,
+            smoothing=0.1,
+        )
+        row: dict[str, Any] = {}
+        self.model.train()
+        with _Signals() as signals:
+            while self.epoch < tc.epochs:
+                bar.set_description(f"{self.spec.label} epoch {self.epoch + 1}/{tc.epochs}")
+                acc, lr = self._epoch(bar, signals)
+                self.epoch += 1
+                row = {
+                    "epoch": self.epoch,
+                    "step": self.epoch * self.steps_per_epoch,
+                    **acc.means(self.info),
+                    "lr": lr,
+                    "img_per_s": acc.images / max(acc.seconds, 1e-9),
+                    "seconds": acc.seconds,
+                }
+                if self.info.is_main and (
+                    self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)
+                ):
+                    row.update(
+                        knn_monitor(
+                            self.model,
+                            self.train_set,
+                            self.test_set,
+                            self.cfg,
+                            self.info.device,
+                            self.channels_last,
+                        )
                     )
-                    bar.close()
-                    raise Interrupted(
-                        f"stopped by signal after step {k + 1} of epoch {epoch + 1}; "
-                        f"checkpoint saved to {ckpt_path}. "
-                        f"Resume with: siamkit pretrain --resume --out {out}"
-                    )
-            acc.seconds += time.perf_counter() - t0
-            epoch += 1
-            row = {
-                "epoch": epoch,
-                "step": epoch * steps_per_epoch,
-                **acc.means(info),
-                "lr": lr,
-                "img_per_s": acc.images / max(acc.seconds, 1e-9),
-                "seconds": acc.seconds,
-            }
-            if info.is_main and (epoch == tc.epochs or (tc.knn_every and epoch % tc.knn_every == 0)):
-                row.update(knn_monitor(model, train_set, test_set, cfg, device, channels_last))
-            distributed.barrier(info)
-            if writer is not None:
-                writer.write(row)
-                bar.write(_summary(row, tc.epochs), file=sys.stderr)
-            save(epoch, 0)
-            last_good = f"{ckpt_path} (after epoch {epoch})"
-            start_step, acc, gen_state = 0, None, None
-    bar.close()
-    if writer is not None:
-        writer.close()
-    return row
+                distributed.barrier(self.info)
+                if self.writer is not None:
+                    self.writer.write(row)
+                    bar.write(_summary(row, tc.epochs), file=sys.stderr)
+                self._save()
+                self.last_good = f"{self.ckpt_path} (after epoch {self.epoch})"
+                self.start_step, self.acc, self.gen_state = 0, None, None
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        return row
+
+    def _epoch(self, bar: tqdm, signals: _Signals) -> tuple[_Epoch, float]:
+        """The steps of epoch ``self.epoch`` from ``self.start_step``; returns its sums and last lr."""
+        tc, info = self.cfg.train, self.info
+        g_aug, g_step = _generators(tc.seed, self.epoch, info.rank, info.device)
+        if self.gen_state is not None:
+            g_aug.set_state(self.gen_state["aug"])
+            g_step.set_state(self.gen_state["step"].cpu())
+        acc = self.acc or _Epoch()
+        pending: list[tuple[int, Tensor]] = []  # (global step, loss) not yet checked for finiteness
+        batches = train_batches(
+            self.train_set,
+            tc.batch_size,
+            self.epoch,
+            tc.seed,
+            info.rank,
+            info.world,
+            self.start_step,
+            info.device,
+            self.cfg.data.num_workers,
+        )
+        lr = self.base_lr
+        t0 = time.perf_counter()
+        for k, x in enumerate(batches, start=self.start_step):
+            global_step = self.epoch * self.steps_per_epoch + k
+            lr = lr_at(self.cfg.optim, self.base_lr, global_step, self.steps_per_epoch, tc.epochs)
+            metrics = self._step(x, global_step, lr, g_aug, g_step)
+            acc.add(metrics, tc.batch_size)
+            pending.append((global_step, metrics["loss"]))
+            bar.update(1)
+            if len(pending) >= tc.log_every or k + 1 == self.steps_per_epoch:
+                _check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
+                rate = acc.images / max(acc.seconds + time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{pending[-1][1].item():+.4f}", img_s=f"{rate:.0f}", refresh=False)
+                pending = []
+            if distributed.any_rank(signals.signum is not None, info):
+                _check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
+                acc.seconds += time.perf_counter() - t0
+                self._save(k + 1, acc, {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()})
+                bar.close()
+                raise Interrupted(
+                    f"stopped by signal after step {k + 1} of epoch {self.epoch + 1}; "
+                    f"checkpoint saved to {self.ckpt_path}. "
+                    f"Resume with: siamkit pretrain --resume --out {self.out}"
+                )
+        acc.seconds += time.perf_counter() - t0
+        return acc, lr
+
+    def _step(self, x: Tensor, global_step: int, lr: float, g_aug, g_step) -> dict[str, Tensor]:
+        """Augment this rank's rows of the global batch, one optimizer step, the target update."""
+        tc, rank = self.cfg.train, self.info.rank
+        set_lr(self.optimizer, lr, self.base_lr)
+        params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
+        views = self.aug.apply(
+            x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank)
+        )  # (V, b, C, H, W)
+        with _autocast(tc.precision, self.info.device):
+            loss, metrics = step(self.net, self.spec, views, self.target, g_step)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        if self.target is not None:
+            tau = tau_at(self.spec.tau_schedule, self.spec.tau, global_step + 1, self.total_steps)
+            self.target.update(self.model, tau)
+            metrics["tau"] = torch.tensor(tau, device=self.info.device)
+        return metrics
 
 
 def _check_finite(
