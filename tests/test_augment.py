@@ -71,9 +71,7 @@ def test_crop_boxes_follow_torchvision_distribution():
 def test_crop_fallback_is_the_centred_clamped_box():
     # a scale range no box fits forces the fallback for every sample
     boxes = sample_crop_boxes((5,), 10, 40, (2.0, 3.0), (3 / 4, 4 / 3), torch.Generator().manual_seed(0))
-    assert (
-        boxes.tolist() == [list(map(float, crop_params_loop(10, 40, (2.0, 3.0), (3 / 4, 4 / 3), random)))] * 5
-    )
+    assert boxes.tolist() == [list(map(float, crop_params_loop(10, 40, (2.0, 3.0), (3 / 4, 4 / 3), random)))] * 5
 
 
 def test_color_jitter_matches_the_per_image_loop():
@@ -83,11 +81,7 @@ def test_color_jitter_matches_the_per_image_loop():
     p = aug.sample(64, 1, 8, g)
     got = _color_jitter(x, p.jitter[0], p.factors[0], p.order[0])
     for i in range(64):
-        ref = (
-            color_jitter_loop(x[i], p.factors[0, i], p.order[0, i].tolist(), adjust_hue)
-            if p.jitter[0, i]
-            else x[i]
-        )
+        ref = color_jitter_loop(x[i], p.factors[0, i], p.order[0, i].tolist(), adjust_hue) if p.jitter[0, i] else x[i]
         torch.testing.assert_close(got[i], ref, atol=1e-5, rtol=1e-5)
     assert len({tuple(o) for o in p.order[0].tolist()}) > 10  # orders really vary per sample
 
@@ -134,9 +128,9 @@ def test_center_normalize_crops_the_middle():
     x = _images(2, 40)
     out = center_normalize(x, "cifar", 32)
     r = RECIPES["cifar"]
-    ref = (x[:, :, 4:36, 4:36].float() / 255 - torch.tensor(r.mean).view(1, 3, 1, 1)) / torch.tensor(
-        r.std
-    ).view(1, 3, 1, 1)
+    ref = (x[:, :, 4:36, 4:36].float() / 255 - torch.tensor(r.mean).view(1, 3, 1, 1)) / torch.tensor(r.std).view(
+        1, 3, 1, 1
+    )
     torch.testing.assert_close(out, ref)
     with pytest.raises(ValueError, match="cannot be centre-cropped"):
         center_normalize(x, "cifar", 64)

@@ -22,9 +22,7 @@ def test_lr_schedules_by_hand():
 
 
 def test_fixed_predictor_lr_keeps_the_base_rate():
-    net = SiameseNet(
-        ModelConfig(backbone="resnet10_cifar", width=4, proj_dim=8, proj_hidden=8, pred_hidden=4)
-    )
+    net = SiameseNet(ModelConfig(backbone="resnet10_cifar", width=4, proj_dim=8, proj_hidden=8, pred_hidden=4))
     opt = build_optimizer(net, OptimConfig(fixed_predictor_lr=True), base_lr=0.1)
     set_lr(opt, 0.01, base_lr=0.1)
     assert [g["lr"] for g in opt.param_groups] == [0.01, 0.1]

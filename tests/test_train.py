@@ -60,7 +60,8 @@ def test_outputs_and_metrics(tmp_path):
     row = loop.pretrain(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]  # epoch 0: the kNN monitor at initialisation
+    assert set(rows[0]) == {"epoch", "step", "knn_top1", "knn1_top1"}
     for key in (
         "epoch",
         "loss",
@@ -93,7 +94,7 @@ def test_resume_at_an_epoch_boundary_is_bit_identical(tmp_path, method):
     loop.pretrain(_cfg(method__name=method, train__epochs=3), tmp_path / "parts", resume=True, progress=False)
     _assert_identical(_weights(tmp_path / "whole"), _weights(tmp_path / "parts"))
     rows = (tmp_path / "parts" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
+    assert [json.loads(r)["epoch"] for r in rows] == [0, 1, 2, 3]
 
 
 def _spawn(out, epochs, method="byol-gsg"):

@@ -38,9 +38,7 @@ RESUMABLE = {
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    values: dict[str, object] = {
-        key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag)
-    }
+    values: dict[str, object] = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag)}
     if args.download is False:
         values.pop("data.download", None)
     for item in args.set or []:
@@ -112,6 +110,57 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), epochs=args.epochs)
 
 
+def _lazy(name: str):
+    """A command from siamkit.evaluate.commands, imported only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from siamkit.evaluate import commands
+
+        return getattr(commands, name)(args)
+
+    return run
+
+
+def _add_eval_parsers(sub) -> None:
+    ev = sub.add_parser("eval", help="evaluate a frozen encoder: knn, linear, transfer, tsne")
+    kinds = ev.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
+        p.add_argument("--checkpoint", required=True, help="checkpoint.pt, a run folder, or random:BACKBONE[:WIDTH]")
+        p.add_argument("--dataset", required=True, help="digits, cifar10, cifar100 or imagefolder")
+        p.add_argument("--data-root")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--train-subset", type=int, help="use a fixed stratified subset of the training split")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = kinds.add_parser("knn", help="k-nearest-neighbour accuracy (cosine similarity)")
+    common(p)
+    p.add_argument("--k", type=int, default=1, help="neighbours (1: GSG's CIFAR-10 number)")
+    p.add_argument("--weighted", action="store_true", help="similarity-weighted vote (Wu et al. 2018)")
+    p.add_argument("--temperature", type=float, default=0.1)
+    p.set_defaults(func=_lazy("eval_knn"))
+    p = kinds.add_parser("linear", help="linear probe on the frozen backbone")
+    common(p)
+    p.add_argument("--epochs", type=int, default=None, help="default: the protocol's 90")
+    p.add_argument(
+        "--protocol",
+        choices=["cifar", "imagenet"],
+        default="cifar",
+        help="cifar: SGD lr 30 batch 256 cosine; imagenet: LARS batch 4096",
+    )
+    p.add_argument("--augment", action="store_true", help="train through the backbone on random crops and flips")
+    p.set_defaults(func=_lazy("eval_linear"))
+    p = kinds.add_parser("transfer", help="logistic regression on frozen features (Ericsson et al. 2021)")
+    common(p)
+    p.set_defaults(func=_lazy("eval_transfer"))
+    p = kinds.add_parser("tsne", help="t-SNE of the test features, coloured by class, as a PNG")
+    common(p)
+    p.add_argument("--png", required=True)
+    p.add_argument("--points", type=int, default=5000, help="at most this many test images, stratified")
+    p.set_defaults(func=_lazy("eval_tsne"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="siamkit",
@@ -135,19 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--download", action="store_true", default=False, help="fetch CIFAR when missing")
     p.add_argument("--preset", help="named settings (siamkit presets); flags override them")
-    p.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4"
-    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_pretrain)
+
+    _add_eval_parsers(sub)
+    p = sub.add_parser("report", help="compare runs: a Markdown table and plots")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report", help="folder for report.md and the plots (default ./report)")
+    p.set_defaults(func=_lazy("report"))
+    p = sub.add_parser("export", help="write a checkpoint's backbone for use elsewhere")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=["torchvision", "state_dict"], required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_lazy("export"))
 
     p = sub.add_parser("presets", help="list the named presets and what each reproduces")
     p.set_defaults(func=_presets)
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=_methods)
-    p = sub.add_parser(
-        "demo", help="pretrain simsiam-gsg on the embedded digits, compare with a random encoder"
-    )
+    p = sub.add_parser("demo", help="pretrain simsiam-gsg on the embedded digits, compare with a random encoder")
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo; replaced)")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epoch count")
     p.set_defaults(func=_demo)
@@ -156,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from siamkit.data.datasets import DataError
+    from siamkit.evaluate.report import ReportError
     from siamkit.train.checkpoint import CheckpointError
     from siamkit.train.loop import Interrupted, TrainingError
 
@@ -165,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:
         print(f"siamkit: {e}", file=sys.stderr)
         return 130
-    except (ConfigError, DataError, TrainingError, CheckpointError) as e:
+    except (ConfigError, DataError, TrainingError, CheckpointError, ReportError) as e:
         print(f"siamkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -246,9 +246,7 @@ def _check_type(key: str, value: Any) -> Any:
     raise ConfigError(f"{key}={value!r}: expected {names}")
 
 
-def build_config(
-    values: dict[str, Any], preset: str | None = None, _preset_name: str | None = None
-) -> Config:
+def build_config(values: dict[str, Any], preset: str | None = None, _preset_name: str | None = None) -> Config:
     """Defaults, then ``preset``'s values, then ``values`` (dotted keys, already typed or strings
     from ``--set``). Every key and value is checked before anything runs."""
     merged: dict[str, Any] = {}

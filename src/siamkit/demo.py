@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 
-import torch
-
 from siamkit.config import build_config
-from siamkit.data import load_datasets
-from siamkit.models import SiameseNet
-from siamkit.train.loop import knn_monitor, pretrain
+from siamkit.evaluate.report import read_jsonl
+from siamkit.train.loop import pretrain
 
 
 def run_demo(out: Path, epochs: int | None = None) -> int:
@@ -31,14 +29,12 @@ def run_demo(out: Path, epochs: int | None = None) -> int:
     t0 = time.perf_counter()
     row = pretrain(cfg, out)
     minutes = (time.perf_counter() - t0) / 60
-
-    torch.manual_seed(cfg.train.seed)
-    random_net = SiameseNet(cfg.model)  # the same architecture, randomly initialised
-    train, test = load_datasets(cfg.data)
-    base = knn_monitor(random_net, train, test, cfg, torch.device("cpu"), channels_last=False)
+    # epoch 0 of metrics.jsonl: the same network before training (random initialisation)
+    base = next(r for r in read_jsonl(out / "metrics.jsonl") if r["epoch"] == 0)
+    test_size = json.loads((out / "run.json").read_text())["test_images"]
     k = cfg.train.knn_k
     print()
-    print(f"kNN accuracy on the digits test split ({len(test)} images), frozen backbone features:")
+    print(f"kNN accuracy on the digits test split ({test_size} images), frozen backbone features:")
     print(f"  {'encoder':<28}{f'weighted kNN (k={k})':>22}{'1-NN':>10}")
     print(f"  {'random init':<28}{base['knn_top1']:>21.1f}%{base['knn1_top1']:>9.1f}%")
     print(f"  {'simsiam-gsg, pretrained':<28}{row['knn_top1']:>21.1f}%{row['knn1_top1']:>9.1f}%")

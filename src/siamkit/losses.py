@@ -76,9 +76,7 @@ def gsg_cases(z1: Tensor, z2: Tensor) -> Tensor:
     return d.argmin(0)  # argmin returns the first minimal index
 
 
-def gsg_select(
-    z1: Tensor, z2: Tensor, mode: str = "guided", generator: torch.Generator | None = None
-) -> Tensor:
+def gsg_select(z1: Tensor, z2: Tensor, mode: str = "guided", generator: torch.Generator | None = None) -> Tensor:
     """The case per pair for each GSG mode: ``(B,)`` int64 in ``0..3``.
 
     ``guided`` is eq. (6) (the closest pair gets the predictor), ``reverse`` eq. (7) (the

@@ -88,9 +88,7 @@ class AugParams:
         return AugParams(**{f.name: getattr(self, f.name)[:, start:stop] for f in fields(self)})
 
     def to(self, device: torch.device | str) -> AugParams:
-        return AugParams(
-            **{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)}
-        )
+        return AugParams(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
 
 
 def _uniform(lo: float, hi: float, shape: tuple[int, ...], g: torch.Generator | None) -> Tensor:

@@ -55,9 +55,7 @@ class ImageSet:
             return self
         from sklearn.model_selection import train_test_split
 
-        keep, _ = train_test_split(
-            np.arange(len(self)), train_size=n, stratify=self.labels.numpy(), random_state=seed
-        )
+        keep, _ = train_test_split(np.arange(len(self)), train_size=n, stratify=self.labels.numpy(), random_state=seed)
         keep = torch.from_numpy(np.sort(keep))
         return ImageSet(
             self.name,
@@ -192,9 +190,7 @@ def load_digits(split: str, size: int = 32) -> ImageSet:
 
     data = sk_digits()
     x = torch.from_numpy(data.images).float() * (255.0 / 16.0)  # (N, 8, 8), 0..16 -> 0..255
-    idx_train, idx_test = train_test_split(
-        np.arange(len(x)), test_size=0.25, stratify=data.target, random_state=0
-    )
+    idx_train, idx_test = train_test_split(np.arange(len(x)), test_size=0.25, stratify=data.target, random_state=0)
     idx = torch.from_numpy(idx_train if split == "train" else idx_test)
     x = torch.nn.functional.interpolate(x[idx, None], size=(size, size), mode="bilinear", align_corners=False)
     x = x.round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
@@ -212,9 +208,7 @@ def scan_folder(split_dir: Path) -> tuple[list[str], list[Path], list[int]]:
         raise DataError(f"{split_dir} has no class folders; expected {split_dir}/<class>/<image files>")
     files, labels = [], []
     for c, name in enumerate(classes):
-        found = sorted(
-            p for p in (split_dir / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        found = sorted(p for p in (split_dir / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         files += found
         labels += [c] * len(found)
     if not files:
@@ -222,9 +216,7 @@ def scan_folder(split_dir: Path) -> tuple[list[str], list[Path], list[int]]:
     return classes, files, labels
 
 
-def _decode_all(
-    files: list[Path], size: int, desc: str
-) -> tuple[list[np.ndarray | None], list[BadImageError]]:
+def _decode_all(files: list[Path], size: int, desc: str) -> tuple[list[np.ndarray | None], list[BadImageError]]:
     def one(path: Path) -> np.ndarray | BadImageError:
         try:
             return decode_image(path, size)
@@ -234,9 +226,7 @@ def _decode_all(
     out: list[np.ndarray | None] = []
     bad: list[BadImageError] = []
     with ThreadPoolExecutor(max_workers=min(8, (torch.get_num_threads() or 1) * 2)) as pool:
-        for r in tqdm(
-            pool.map(one, files, chunksize=64), total=len(files), desc=desc, unit="img", leave=False
-        ):
+        for r in tqdm(pool.map(one, files, chunksize=64), total=len(files), desc=desc, unit="img", leave=False):
             if isinstance(r, BadImageError):
                 bad.append(r)
                 out.append(None)
@@ -267,9 +257,7 @@ def load_imagefolder(
         split_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), root / "val")
     if not split_dir.is_dir():
         want = "train/" if split == "train" else "val/ (or test/)"
-        raise DataError(
-            f"imagefolder: {split_dir} not found; --data-root must hold {want} with one folder per class"
-        )
+        raise DataError(f"imagefolder: {split_dir} not found; --data-root must hold {want} with one folder per class")
     classes, files, labels = scan_folder(split_dir)
     in_memory = len(files) * 3 * size * size <= max_memory_gb * 2**30
     bad: list[BadImageError] = []
@@ -312,17 +300,13 @@ def load_datasets(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
         return load_digits("train", size), load_digits("test", size)
     if cfg.dataset in _CIFAR:
         if not root.is_dir() and not cfg.download:
-            raise DataError(
-                f"--data-root {root} does not exist (pass --download to fetch {cfg.dataset} there)"
-            )
+            raise DataError(f"--data-root {root} does not exist (pass --download to fetch {cfg.dataset} there)")
         return (
             load_cifar(cfg.dataset, root, "train", cfg.download),
             load_cifar(cfg.dataset, root, "test", cfg.download),
         )
     if not root.is_dir():
-        raise DataError(
-            f"--data-root {root} does not exist; it must hold train/ and val/ (or test/) class folders"
-        )
+        raise DataError(f"--data-root {root} does not exist; it must hold train/ and val/ (or test/) class folders")
     kw = dict(
         size=cfg.decode_size(),
         skip_bad=cfg.skip_bad_images,

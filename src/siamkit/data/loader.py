@@ -23,8 +23,8 @@ class _Files(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> Tensor:
-        return torch.from_numpy(decode_image(self.files[i], self.size))  # (3, S, S) uint8
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return torch.from_numpy(decode_image(self.files[i], self.size)), i  # (3, S, S) uint8, index
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
@@ -43,23 +43,23 @@ def train_batches(
     start_step: int = 0,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
-) -> Iterator[Tensor]:
+    with_labels: bool = False,
+) -> Iterator[Tensor] | Iterator[tuple[Tensor, Tensor]]:
     """Yield this rank's share ``(global_batch / world, 3, S, S)`` of each global batch of the epoch,
-    from ``start_step`` on. Rank ``r`` takes rows ``r*b:(r+1)*b`` of the global batch, so the union
-    over ranks is exactly the single-process batch. The last incomplete batch is dropped."""
+    from ``start_step`` on (with ``with_labels``, ``(images, labels)`` pairs). Rank ``r`` takes rows
+    ``r*b:(r+1)*b`` of the global batch, so the union over ranks is exactly the single-process
+    batch. The last incomplete batch is dropped."""
     b = global_batch // world
     order = epoch_order(len(data), seed, epoch)
     steps = len(data) // global_batch
-    local = [
-        order[k * global_batch + rank * b : k * global_batch + (rank + 1) * b]
-        for k in range(start_step, steps)
-    ]
+    local = [order[k * global_batch + rank * b : k * global_batch + (rank + 1) * b] for k in range(start_step, steps)]
     device = torch.device(device)
     pin = device.type == "cuda"
     if data.in_memory:
         for idx in local:
             x = data.images[idx]
-            yield (x.pin_memory() if pin else x).to(device, non_blocking=True)
+            x = (x.pin_memory() if pin else x).to(device, non_blocking=True)
+            yield (x, data.labels[idx].to(device)) if with_labels else x
         return
     loader = DataLoader(
         _Files(data),
@@ -68,8 +68,9 @@ def train_batches(
         pin_memory=pin,
         persistent_workers=False,
     )
-    for x in loader:
-        yield x.to(device, non_blocking=True)
+    for x, idx in loader:
+        x = x.to(device, non_blocking=True)
+        yield (x, data.labels[idx].to(device)) if with_labels else x
 
 
 def eval_batches(data: ImageSet, batch_size: int, device: torch.device | str = "cpu", num_workers: int = 0):
@@ -79,8 +80,6 @@ def eval_batches(data: ImageSet, batch_size: int, device: torch.device | str = "
         for start in range(0, len(data), batch_size):
             yield data.images[start : start + batch_size].to(device), data.labels[start : start + batch_size]
         return
-    loader = DataLoader(
-        _Files(data), batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda"
-    )
-    for k, x in enumerate(loader):
-        yield x.to(device, non_blocking=True), data.labels[k * batch_size : k * batch_size + len(x)]
+    loader = DataLoader(_Files(data), batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
+    for x, idx in loader:
+        yield x.to(device, non_blocking=True), data.labels[idx]

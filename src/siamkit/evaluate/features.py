@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from siamkit.data.augment import center_normalize
 from siamkit.data.datasets import ImageSet
@@ -25,6 +27,7 @@ def extract_features(
     channels_last: bool = False,
     normalize: bool = True,
     num_workers: int = 0,
+    progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``(N, F)`` float32 features of every image of ``data`` (in order) and its ``(N,)`` labels.
 
@@ -41,7 +44,10 @@ def extract_features(
     )
     feats, labels = [], []
     try:
-        for x, y in eval_batches(data, batch_size, device, num_workers):
+        batches = eval_batches(data, batch_size, device, num_workers)
+        total = -(-len(data) // batch_size)
+        for x, y in tqdm(batches, total=total, desc=f"features {data.name}", leave=False, disable=not progress,
+                         file=sys.stderr):  # fmt: skip
             x = center_normalize(x, recipe, size)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

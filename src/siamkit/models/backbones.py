@@ -25,9 +25,7 @@ BACKBONES: dict[str, BackboneInfo] = {
     for b in (
         BackboneInfo("resnet18_cifar", BasicBlock, (2, 2, 2, 2), "cifar", 64, "GSG appendix C.2 (CIFAR-10)"),
         BackboneInfo("resnet10_cifar", BasicBlock, (1, 1, 1, 1), "cifar", 32, "siamkit's CPU-scale addition"),
-        BackboneInfo(
-            "resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "He et al. 2016, torchvision names"
-        ),
+        BackboneInfo("resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "He et al. 2016, torchvision names"),
         BackboneInfo("resnet50", Bottleneck, (3, 4, 6, 3), "imagenet", 64, "GSG appendix C.1 (ImageNet)"),
     )
 }

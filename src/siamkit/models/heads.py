@@ -13,9 +13,7 @@ PROJ_DIM = 2048
 PRED_HIDDEN = 512
 
 
-def projector(
-    in_dim: int, out_dim: int = PROJ_DIM, hidden_dim: int = PROJ_DIM, layers: int = 2
-) -> nn.Sequential:
+def projector(in_dim: int, out_dim: int = PROJ_DIM, hidden_dim: int = PROJ_DIM, layers: int = 2) -> nn.Sequential:
     """Projector MLP, ``(B, in_dim) -> (B, out_dim)``.
 
     ``layers=2`` is the CIFAR projector (GSG C.2): Linear+BN+ReLU, Linear+BN.

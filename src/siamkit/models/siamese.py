@@ -55,9 +55,7 @@ class SiameseNet(nn.Module):
         self.backbone = build_backbone(cfg.backbone, cfg.width)
         layers = cfg.proj_layers or (2 if info.stem == "cifar" else 3)
         self.projector = projector(self.backbone.feature_dim, cfg.proj_dim, cfg.proj_hidden, layers)
-        self.predictor: nn.Module = (
-            predictor_mlp(cfg.proj_dim, cfg.pred_hidden) if predictor else nn.Identity()
-        )
+        self.predictor: nn.Module = predictor_mlp(cfg.proj_dim, cfg.pred_hidden) if predictor else nn.Identity()
 
     @property
     def feature_dim(self) -> int:

@@ -168,9 +168,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _generators(
-    seed: int, epoch: int, rank: int, device: torch.device
-) -> tuple[torch.Generator, torch.Generator]:
+def _generators(seed: int, epoch: int, rank: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
     """Per-epoch generators: augmentation parameters (CPU, the same on every rank: each rank applies
     its rows of the global batch) and GSG's pairing and random cases (per rank, on the device)."""
     g_aug = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -181,9 +179,7 @@ def _generators(
 def knn_monitor(model: SiameseNet, train, test, cfg: Config, device, channels_last: bool) -> dict[str, float]:
     """Weighted kNN (k, T from the config) and 1-NN accuracy of the frozen backbone; the bank is the
     training split without augmentation (optionally a fixed subset)."""
-    bank = (
-        train.subset(cfg.train.knn_train_subset, seed=cfg.train.seed) if cfg.train.knn_train_subset else train
-    )
+    bank = train.subset(cfg.train.knn_train_subset, seed=cfg.train.seed) if cfg.train.knn_train_subset else train
     kw = dict(
         recipe=cfg.data.resolved_recipe(),
         size=cfg.data.crop_size(),
@@ -195,9 +191,7 @@ def knn_monitor(model: SiameseNet, train, test, cfg: Config, device, channels_la
     f_train, y_train = extract_features(model.backbone, bank, **kw)
     f_test, y_test = extract_features(model.backbone, test, **kw)
     return {
-        "knn_top1": knn_accuracy(
-            f_train, y_train, f_test, y_test, cfg.train.knn_k, cfg.train.knn_temperature
-        ),
+        "knn_top1": knn_accuracy(f_train, y_train, f_test, y_test, cfg.train.knn_k, cfg.train.knn_temperature),
         "knn1_top1": knn_accuracy(f_train, y_train, f_test, y_test, k=1, temperature=None),
     }
 
@@ -234,15 +228,11 @@ class Trainer:
             self.train_set = self.train_set.subset(cfg.data.train_subset, seed=tc.seed)
         self.steps_per_epoch = len(self.train_set) // tc.batch_size
         if self.steps_per_epoch == 0:
-            raise TrainingError(
-                f"train.batch_size={tc.batch_size} exceeds the {len(self.train_set)} training images"
-            )
+            raise TrainingError(f"train.batch_size={tc.batch_size} exceeds the {len(self.train_set)} training images")
         self.total_steps = self.steps_per_epoch * tc.epochs
         self.per_rank = tc.batch_size // info.world
         self.channels_last = (
-            (device.type == "cuda" or tc.precision == "bf16")
-            if tc.channels_last is None
-            else tc.channels_last
+            (device.type == "cuda" or tc.precision == "bf16") if tc.channels_last is None else tc.channels_last
         )
         self.aug = MultiViewAugment(cfg.data.resolved_recipe(), cfg.data.crop_size(), self.channels_last)
 
@@ -277,22 +267,15 @@ class Trainer:
     def _check_start(self, resume: bool) -> None:
         tc, device = self.cfg.train, self.info.device
         if resume and not self.ckpt_path.is_file():
-            raise TrainingError(
-                f"--resume: no checkpoint at {self.ckpt_path}; start the run without --resume"
-            )
+            raise TrainingError(f"--resume: no checkpoint at {self.ckpt_path}; start the run without --resume")
         if not resume and self.ckpt_path.exists():
             raise TrainingError(
-                f"{self.out} already holds a run ({CHECKPOINT}); "
-                "pass --resume to continue it or choose another --out"
+                f"{self.out} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out"
             )
         if tc.precision == "fp16" and device.type != "cuda":
-            raise TrainingError(
-                "train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU"
-            )
+            raise TrainingError("train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU")
         if tc.batch_size % self.info.world:
-            raise TrainingError(
-                f"train.batch_size={tc.batch_size} must divide by the {self.info.world} processes"
-            )
+            raise TrainingError(f"train.batch_size={tc.batch_size} must divide by the {self.info.world} processes")
 
     def _open_outputs(self) -> _Writer:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -353,6 +336,14 @@ class Trainer:
 
     # ---- the loop ----
 
+    def _knn_at_init(self) -> None:
+        """Epoch 0 of metrics.jsonl: the kNN monitor on the randomly initialised encoder, the
+        baseline every comparison shows."""
+        if self.writer is not None:
+            knn = knn_monitor(self.model, self.train_set, self.test_set, self.cfg, self.info.device, self.channels_last)
+            self.writer.write({"epoch": 0, "step": 0, **knn})
+        distributed.barrier(self.info)
+
     def train(self, progress: bool = True) -> dict[str, Any]:
         tc = self.cfg.train
         bar = tqdm(
@@ -365,6 +356,8 @@ class Trainer:
             smoothing=0.1,
         )
         row: dict[str, Any] = {}
+        if self.epoch == 0 and self.start_step == 0 and tc.knn_every:
+            self._knn_at_init()
         self.model.train()
         with _Signals() as signals:
             while self.epoch < tc.epochs:
@@ -379,9 +372,7 @@ class Trainer:
                     "img_per_s": acc.images / max(acc.seconds, 1e-9),
                     "seconds": acc.seconds,
                 }
-                if self.info.is_main and (
-                    self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)
-                ):
+                if self.info.is_main and (self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)):
                     row.update(
                         knn_monitor(
                             self.model,
@@ -456,9 +447,7 @@ class Trainer:
         tc, rank = self.cfg.train, self.info.rank
         set_lr(self.optimizer, lr, self.base_lr)
         params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
-        views = self.aug.apply(
-            x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank)
-        )  # (V, b, C, H, W)
+        views = self.aug.apply(x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank))  # (V, b, C, H, W)
         with _autocast(tc.precision, self.info.device):
             loss, metrics = step(self.net, self.spec, views, self.target, g_step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -476,9 +465,7 @@ class Trainer:
         return metrics
 
 
-def _check_finite(
-    pending: list[tuple[int, Tensor]], epoch: int, steps_per_epoch: int, last_good: str
-) -> None:
+def _check_finite(pending: list[tuple[int, Tensor]], epoch: int, steps_per_epoch: int, last_good: str) -> None:
     if not pending:
         return
     losses = torch.stack([l for _, l in pending])

@@ -15,9 +15,7 @@ class LARS(torch.optim.Optimizer):
     layer-wise trust ratio apply to weights of 2 or more dims; biases and BatchNorm parameters get
     plain momentum SGD."""
 
-    def __init__(
-        self, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9, trust: float = 0.001
-    ):
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9, trust: float = 0.001):
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, trust=trust))
 
     @torch.no_grad()
@@ -32,9 +30,7 @@ class LARS(torch.optim.Optimizer):
                     dp = dp.add(p, alpha=group["weight_decay"])
                     w_norm, d_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(dp)
                     one = torch.ones_like(w_norm)
-                    q = torch.where(
-                        w_norm > 0, torch.where(d_norm > 0, group["trust"] * w_norm / d_norm, one), one
-                    )
+                    q = torch.where(w_norm > 0, torch.where(d_norm > 0, group["trust"] * w_norm / d_norm, one), one)
                     dp = dp.mul(q)
                 state = self.state[p]
                 if "mu" not in state:
@@ -54,9 +50,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, base_lr: float) -> torch
     if predictor:
         groups.append({"params": predictor, "fix_lr": cfg.fixed_predictor_lr})
     if cfg.optimizer == "lars":
-        return LARS(
-            groups, lr=base_lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum, trust=cfg.lars_trust
-        )
+        return LARS(groups, lr=base_lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum, trust=cfg.lars_trust)
     return torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 

@@ -38,8 +38,7 @@ def step(
     """
     if views.dim() != 5 or views.shape[0] != spec.views_drawn:
         raise ValueError(
-            f"{spec.name}: expected views of shape (V={spec.views_drawn}, B, C, H, W), "
-            f"got {tuple(views.shape)}"
+            f"{spec.name}: expected views of shape (V={spec.views_drawn}, B, C, H, W), got {tuple(views.shape)}"
         )
     if (spec.target == "momentum") != (target is not None):
         need = "needs a momentum target" if spec.target == "momentum" else "takes no momentum target"

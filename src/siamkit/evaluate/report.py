@@ -1,0 +1,152 @@
+"""``siamkit report``: a Markdown table and plots comparing runs, from their files alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    config: dict[str, Any]
+    info: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.info.get('method', self.config['method']['name'])} ({self.path.name})"
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        pts = [(r["epoch"], r[key]) for r in self.metrics if key in r]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+
+class ReportError(ValueError):
+    pass
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_run(path: Path) -> RunRecord:
+    path = Path(path)
+    if not (path / "config.yaml").exists() or not (path / "metrics.jsonl").exists():
+        raise ReportError(f"{path} is not a siamkit run folder (no config.yaml and metrics.jsonl)")
+    info = json.loads((path / "run.json").read_text()) if (path / "run.json").exists() else {}
+    return RunRecord(
+        path,
+        yaml.safe_load((path / "config.yaml").read_text()),
+        info,
+        read_jsonl(path / "metrics.jsonl"),
+        read_jsonl(path / "evals.jsonl"),
+    )
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def eval_label(e: dict[str, Any]) -> str:
+    """A column name for an evaluation result: what was measured, and on which dataset."""
+    if e["eval"] == "knn":
+        kind = f"kNN k={e['k']}" + (" weighted" if e.get("weighted") else "")
+    else:
+        kind = e["eval"] + (" (aug)" if e.get("augment") else "")
+    return f"{kind}, {e['dataset']}"
+
+
+def table(runs: list[RunRecord]) -> str:
+    """One row per run; evaluation columns for every kind of result found in any run's evals."""
+    eval_keys = sorted({eval_label(e) for r in runs for e in r.evals if "top1" in e})
+    head = ["run", "method", "backbone", "epochs", "wall time", "kNN at init", "final kNN", "best kNN (epoch)"]
+    head += ["final 1-NN", "z_std at end", *eval_keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in runs:
+        trained = [m for m in r.metrics if m["epoch"] > 0]
+        knn = [(m["epoch"], m["knn_top1"]) for m in trained if "knn_top1" in m]
+        init = next((m.get("knn_top1") for m in r.metrics if m["epoch"] == 0), None)
+        best = max(knn, key=lambda e: e[1]) if knn else None
+        last = trained[-1] if trained else {}
+        planned = r.config["train"]["epochs"]
+        evals = {}
+        for e in r.evals:  # the latest result of each kind wins
+            if "top1" in e:
+                evals[eval_label(e)] = e["top1"]
+        row = [
+            r.path.name,
+            r.info.get("method", r.config["method"]["name"]),
+            r.config["model"]["backbone"] + (f" w{r.config['model']['width']}" if r.config["model"]["width"] else ""),
+            f"{last.get('epoch', 0)}/{planned}",
+            _minutes(sum(m.get("seconds", 0.0) for m in trained)),
+            _fmt(init),
+            _fmt(knn[-1][1] if knn else None),
+            f"{best[1]:.1f} ({best[0]})" if best else "-",
+            _fmt(last.get("knn1_top1")),
+            _fmt(last.get("z_std"), 4),
+        ] + [_fmt(evals.get(k)) for k in eval_keys]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _plot(runs: list[RunRecord], key: str, ylabel: str, title: str, path: Path, note: str | None = None) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [(r.label, *r.curve(key)) for r in runs]
+    curves = [c for c in curves if c[1]]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for label, x, y in curves:
+        ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if note:
+        ax.axhline(float(note), color="gray", linestyle=":", linewidth=1)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_report(run_dirs: list[Path], out: Path) -> Path:
+    """Write ``out/report.md`` and the plots ``knn.png``, ``collapse.png``, ``loss.png``."""
+    runs = [load_run(p) for p in run_dirs]
+    out.mkdir(parents=True, exist_ok=True)
+    parts = ["# siamkit report", "", table(runs), ""]
+    d = runs[0].config["model"].get("proj_dim", 2048)
+    plots = [
+        ("knn_top1", "weighted kNN top-1 (%)", "kNN accuracy per epoch (GSG fig. 4)", "knn.png", None),
+        (
+            "z_std",
+            "std of L2-normalised z",
+            f"Collapse monitor (healthy ~ 1/sqrt(D) = {d**-0.5:.3f}, collapsed 0)",
+            "collapse.png",
+            f"{d**-0.5}",
+        ),
+        ("loss", "training loss", "Loss per epoch", "loss.png", None),
+    ]
+    for key, ylabel, title, name, note in plots:
+        if _plot(runs, key, ylabel, title, out / name, note):
+            parts += [f"![{title}]({name})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(parts))
+    return path
