@@ -12,3 +12,19 @@ torch.set_num_threads(2)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# The smallest real run: 256 digits, a width-4 ResNet-10, fp32 on the CPU (a few seconds an epoch).
+TINY_RUN = {
+    "data.dataset": "digits",
+    "data.train_subset": 256,
+    "model.backbone": "resnet10_cifar",
+    "model.width": 4,
+    "model.proj_dim": 32,
+    "model.proj_hidden": 32,
+    "model.pred_hidden": 8,
+    "train.batch_size": 64,
+    "train.precision": "fp32",
+    "train.device": "cpu",
+    "train.knn_k": 10,
+}

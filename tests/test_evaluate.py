@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_RUN
 from siamkit.cli import main
 from siamkit.config import build_config
 from siamkit.evaluate import extract_features
@@ -14,20 +15,7 @@ from siamkit.evaluate.transfer import fit_logistic, logistic_transfer
 from siamkit.models import build_backbone
 from siamkit.train.loop import pretrain
 
-TINY = {
-    "data.dataset": "digits",
-    "data.train_subset": 256,
-    "model.backbone": "resnet10_cifar",
-    "model.width": 4,
-    "model.proj_dim": 32,
-    "model.proj_hidden": 32,
-    "model.pred_hidden": 8,
-    "train.batch_size": 64,
-    "train.epochs": 2,
-    "train.precision": "fp32",
-    "train.device": "cpu",
-    "train.knn_k": 10,
-}
+TINY = {**TINY_RUN, "train.epochs": 2}
 
 
 @pytest.fixture(scope="module")

@@ -11,24 +11,12 @@ import pytest
 import torch
 import yaml
 
+from conftest import TINY_RUN
 from siamkit.config import Config, build_config
 from siamkit.train import loop
 from siamkit.train.checkpoint import load_checkpoint
 
-TINY = {
-    "data.dataset": "digits",
-    "data.train_subset": 256,
-    "model.backbone": "resnet10_cifar",
-    "model.width": 4,
-    "model.proj_dim": 32,
-    "model.proj_hidden": 32,
-    "model.pred_hidden": 8,
-    "train.batch_size": 64,
-    "train.precision": "fp32",
-    "train.device": "cpu",
-    "train.knn_k": 10,
-    "train.log_every": 2,
-}
+TINY = {**TINY_RUN, "train.log_every": 2}
 
 
 def _cfg(**values):

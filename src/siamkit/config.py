@@ -297,6 +297,19 @@ _GSG_CIFAR = {  # GSG section 5.1 and appendix C.2: every CIFAR-10 method uses t
     "train.knn_k": 200,
 }
 
+_IMAGENET = {  # GSG section 5.1 and appendix C.1, following SimSiam's ImageNet setup
+    "model.backbone": "resnet50",
+    "data.dataset": "imagefolder",
+    "data.recipe": "imagenet",
+    "data.image_size": 224,
+    "data.num_workers": 8,
+    "train.batch_size": 512,
+    "train.epochs": 100,
+    "train.knn_every": 5,
+    "optim.schedule": "cosine",
+    "optim.weight_decay": 1e-4,
+}
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -310,38 +323,17 @@ PRESETS: dict[str, Preset] = {
             "gsg-imagenet",
             "GSG Table 1, ImageNet: ResNet-50, batch 512, 100 epochs, SGD lr 0.1 cosine, wd 1e-4, "
             "imagefolder at 224 px with the ImageNet recipe",
-            {
-                "model.backbone": "resnet50",
-                "data.dataset": "imagefolder",
-                "data.recipe": "imagenet",
-                "data.image_size": 224,
-                "data.num_workers": 8,
-                "train.batch_size": 512,
-                "train.epochs": 100,
-                "train.knn_every": 5,
-                "optim.lr": 0.1,
-                "optim.schedule": "cosine",
-                "optim.weight_decay": 1e-4,
-            },
+            {**_IMAGENET, "optim.lr": 0.1},
         ),
         Preset(
             "simsiam-imagenet",
             "SimSiam's own ImageNet recipe: lr 0.05 x batch/256, cosine, fixed predictor lr, wd 1e-4, "
             "batch 512, 100 epochs",
             {
-                "model.backbone": "resnet50",
-                "data.dataset": "imagefolder",
-                "data.recipe": "imagenet",
-                "data.image_size": 224,
-                "data.num_workers": 8,
-                "train.batch_size": 512,
-                "train.epochs": 100,
-                "train.knn_every": 5,
+                **_IMAGENET,
                 "optim.lr": 0.05,
                 "optim.lr_scaling": "linear",
-                "optim.schedule": "cosine",
                 "optim.fixed_predictor_lr": True,
-                "optim.weight_decay": 1e-4,
             },
         ),
         Preset(
