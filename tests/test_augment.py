@@ -143,3 +143,15 @@ def test_apply_rejects_mismatched_inputs():
         aug.apply(_images(3), p)
     with pytest.raises(ValueError, match="square RGB"):
         aug.apply(torch.zeros(4, 1, 32, 32, dtype=torch.uint8), p)
+
+
+def test_hue_shift_matches_kornia_including_edge_cases():
+    from siamkit.data.augment import _hue
+
+    x = torch.rand(64, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    x[0] = 0.0  # black
+    x[1] = 0.5  # gray: no hue
+    x[2, 0], x[2, 1], x[2, 2] = 1.0, 0.0, 0.0  # pure red, on the wrap-around of the hue circle
+    f = torch.linspace(-0.5, 0.5, 64)
+    torch.testing.assert_close(_hue(x, f.view(-1, 1, 1, 1)), adjust_hue(x, f * 2 * math.pi), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(_hue(x, torch.zeros(64, 1, 1, 1)), x, atol=1e-6, rtol=0)  # no shift: identity
