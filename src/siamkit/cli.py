@@ -94,6 +94,25 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    from siamkit.experiments import EXPERIMENTS, PROTOCOL, prepare_data, run_experiment, run_status
+
+    root = Path(args.root)
+    protocol = {**PROTOCOL, "data.data_root": str(root / "data")}
+    if args.list or not args.name:
+        for exp in EXPERIMENTS.values():
+            states = [run_status(r, root, protocol) for r in exp.runs]
+            done = sum(s.trained for s in states)
+            print(f"{exp.name:<13} {done}/{len(states)} runs trained  {exp.claim}")
+        return 0
+    if args.name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {args.name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    exp = EXPERIMENTS[args.name]
+    eval_data = prepare_data(root, Path(args.shared)) if not args.dry_run else {}
+    run_experiment(exp, root, protocol, eval_data, dry_run=args.dry_run)
+    return 0
+
+
 def _presets(args: argparse.Namespace) -> int:
     print(presets_table())
     return 0
@@ -198,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["torchvision", "state_dict"], required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_lazy("export"))
+
+    p = sub.add_parser("experiment", help="run one of the papers' experiments at CPU scale (resumable)")
+    p.add_argument("name", nargs="?", help="table1, guiding, collapse, ensemble, transfer, shared-views")
+    p.add_argument("--root", default="experiments", help="folder for runs and exported data (default ./experiments)")
+    p.add_argument("--shared", default="../shared/data", help="folder of the packed datasets and export.py")
+    p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    p.add_argument("--list", action="store_true", help="list the experiments and the state of their runs")
+    p.set_defaults(func=_experiment)
 
     p = sub.add_parser("presets", help="list the named presets and what each reproduces")
     p.set_defaults(func=_presets)

@@ -71,7 +71,7 @@ def eval_label(e: dict[str, Any]) -> str:
 def table(runs: list[RunRecord]) -> str:
     """One row per run; evaluation columns for every kind of result found in any run's evals."""
     eval_keys = sorted({eval_label(e) for r in runs for e in r.evals if "top1" in e})
-    head = ["run", "method", "backbone", "epochs", "wall time", "kNN at init", "final kNN", "best kNN (epoch)"]
+    head = ["run", "method", "backbone", "epochs", "train time", "kNN at init", "final kNN", "best kNN (epoch)"]
     head += ["final 1-NN", "z_std at end", *eval_keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:

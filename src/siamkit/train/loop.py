@@ -279,6 +279,7 @@ class Trainer:
 
     def _open_outputs(self) -> _Writer:
         self.out.mkdir(parents=True, exist_ok=True)
+        print(f"siamkit: {self.spec.label} -> {self.out}/", file=sys.stderr)
         (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         run_info = {
             "siamkit": siamkit.__version__,

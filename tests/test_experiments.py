@@ -1,0 +1,35 @@
+from conftest import TINY_RUN
+from siamkit.evaluate.report import read_jsonl
+from siamkit.experiments import EXPERIMENTS, Experiment, RunSpec, run_experiment, run_status
+
+PROTOCOL = {**TINY_RUN, "train.epochs": 1, "train.knn_every": 0}
+EVAL = {"linear": {"dataset": "digits"}}
+
+
+def test_run_ids_name_what_is_trained():
+    assert RunSpec("simsiam", 1).run_id == "simsiam-s1"
+    a = RunSpec("simsiam", 0, (("method.predictor", False),), tag="nopred")
+    b = RunSpec("simsiam", 0, (("method.predictor", True),), tag="nopred")
+    assert a.run_id != b.run_id and a.run_id.startswith("simsiam-nopred-")
+    assert RunSpec("simsiam", 0, tag="2x", epoch_factor=2.0).config(PROTOCOL).train.epochs == 2
+    # experiments share runs: fig. 4's SimSiam is table 1's seed 0
+    assert {r.run_id for r in EXPERIMENTS["guiding"].runs} & {r.run_id for r in EXPERIMENTS["table1"].runs}
+
+
+def test_runner_trains_evaluates_skips_and_resumes(tmp_path):
+    exp = Experiment("tiny", "claim", (RunSpec("simsiam"), RunSpec("byol")))
+    log: list[str] = []
+    run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
+    assert sum(line.startswith("[tiny] train") for line in log) == 2
+    assert all(s.trained and s.evals_done == ["linear"] for s in (run_status(r, tmp_path, PROTOCOL) for r in exp.runs))
+    random_evals = read_jsonl(tmp_path / "random-resnet10_cifar-w4" / "evals.jsonl")
+    assert [e["eval"] for e in random_evals] == ["linear"]
+
+    log.clear()
+    run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
+    assert log == []  # everything finished: nothing runs again
+
+    longer = {**PROTOCOL, "train.epochs": 2}  # a longer protocol resumes the runs from their checkpoints
+    run_experiment(Experiment("tiny", "claim", (RunSpec("simsiam"),), evals=()), tmp_path, longer, EVAL, log=log.append)
+    assert log == ["[tiny] resume simsiam-s0: epoch 1/2"]
+    assert run_status(RunSpec("simsiam"), tmp_path, longer).epochs_done == 2
