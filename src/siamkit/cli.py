@@ -150,6 +150,7 @@ def _add_eval_parsers(sub) -> None:
         p.add_argument("--data-root")
         p.add_argument("--device", default="auto")
         p.add_argument("--train-subset", type=int, help="use a fixed stratified subset of the training split")
+        p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -32,6 +32,7 @@ class EvalSetup:
     size: int
     device: torch.device
     dataset: str
+    precision: str = "fp32"
 
 
 def setup(args) -> EvalSetup:
@@ -46,20 +47,33 @@ def setup(args) -> EvalSetup:
     if getattr(args, "train_subset", None):
         train = train.subset(args.train_subset)
     return EvalSetup(
-        encoder, train, test, encoder.recipe or data_cfg.resolved_recipe(), data_cfg.crop_size(), device, args.dataset
+        encoder,
+        train,
+        test,
+        encoder.recipe or data_cfg.resolved_recipe(),
+        data_cfg.crop_size(),
+        device,
+        args.dataset,
+        args.precision,
     )
 
 
-def features(s: EvalSetup, data: ImageSet, normalize: bool, precision: str = "fp32"):
+def features(s: EvalSetup, data: ImageSet, normalize: bool):
     return extract_features(
-        s.encoder.backbone, data, s.recipe, s.size, s.device, precision=precision, normalize=normalize, progress=True
+        s.encoder.backbone, data, s.recipe, s.size, s.device, precision=s.precision, normalize=normalize, progress=True
     )
 
 
 def finish(s: EvalSetup, result: dict[str, Any], as_json: bool, human: str) -> int:
     """Print the result (one JSON object on stdout with ``--json``) and append it to the run's
     ``evals.jsonl`` when the encoder comes from a run folder."""
-    result = {"checkpoint": s.encoder.name, "dataset": s.dataset, "epoch": s.encoder.epoch, **result}
+    result = {
+        "checkpoint": s.encoder.name,
+        "dataset": s.dataset,
+        "epoch": s.encoder.epoch,
+        "precision": s.precision,
+        **result,
+    }
     if s.encoder.run_dir is not None and s.encoder.run_dir.is_dir():
         with open(s.encoder.run_dir / "evals.jsonl", "a") as f:
             f.write(json.dumps({**result, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
