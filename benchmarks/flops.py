@@ -1,0 +1,79 @@
+"""The training step's achieved FLOP/s against the machine's dense matmul peak, fp32 and bf16.
+
+    python benchmarks/flops.py [--backbone resnet18_cifar] [--width 64] [--batch 128] [--repeats 5]
+
+FLOPs of one SimSiam step (forward and backward of both views, loss) are counted with
+``torch.utils.flop_counter.FlopCounterMode``; the step is timed (median after a warm-up); the peak
+is the median FLOP/s of a square matmul measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from siamkit.methods import resolve_method
+from siamkit.models import ModelConfig, SiameseNet
+from siamkit.train import step
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / median_time(lambda: a @ b, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="resnet18_cifar")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--matmul", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    spec = resolve_method("simsiam")
+    print(
+        f"{args.backbone} width {args.width}, batch {args.batch}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}\n"
+    )
+    print("| precision | step FLOPs (G) | step (ms) | achieved GFLOP/s | matmul peak GFLOP/s | share of peak |")
+    print("|---|---|---|---|---|---|")
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        net = SiameseNet(ModelConfig(backbone=args.backbone, width=args.width)).to(memory_format=torch.channels_last)
+        views = torch.randn(2, args.batch, 32, 32, 3).permute(0, 1, 4, 2, 3)
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+        def train_step(net=net, views=views, opt=opt, dtype=dtype):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                loss, _ = step(net, spec, views)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        with FlopCounterMode(display=False) as counter:
+            train_step()
+        flops = counter.get_total_flops()
+        seconds = median_time(train_step, args.repeats)
+        peak = matmul_peak(dtype, args.matmul, args.repeats)
+        achieved = flops / seconds
+        print(
+            f"| {precision} | {flops / 1e9:.1f} | {seconds * 1000:.0f} | {achieved / 1e9:.0f} | {peak / 1e9:.0f} | "
+            f"{100 * achieved / peak:.0f} % |"
+        )
+
+
+if __name__ == "__main__":
+    main()
