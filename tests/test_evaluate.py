@@ -138,7 +138,7 @@ def test_report_table_and_plots(run, tmp_path):
     assert "kNN at init" in table([load_run(run)])
 
 
-def test_export_round_trips(run, tmp_path):
+def test_export_round_trips(run, tmp_path, capsys):
     sd_file, tv_file = tmp_path / "siamkit.pt", tmp_path / "tv.pt"
     assert (
         main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--format", "state_dict", "--out", str(sd_file)])
@@ -149,6 +149,7 @@ def test_export_round_trips(run, tmp_path):
     assert all(torch.equal(saved["model"][k], v) for k, v in model.state_dict().items())
     # torchvision format needs width 64: a clear error for the tiny run
     assert main(["export", "--checkpoint", str(run), "--format", "torchvision", "--out", str(tv_file)]) == 2
+    assert "torchvision's ResNets have width 64; this backbone has width 4" in capsys.readouterr().err
 
 
 def test_torchvision_export_keys_load_into_a_torchvision_layout(tmp_path):

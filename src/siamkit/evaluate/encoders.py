@@ -26,8 +26,12 @@ class Encoder:
 
 
 def load_model(path: str | Path) -> tuple[SiameseNet, Config, dict]:
-    """Rebuild the full Siamese network of a checkpoint from the checkpoint alone."""
-    ck = load_checkpoint(Path(path))
+    """Rebuild the full Siamese network of a checkpoint (or of a run folder's ``checkpoint.pt``)
+    from the checkpoint alone."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    ck = load_checkpoint(path)
     cfg = Config.from_dict(ck["config"])
     model = SiameseNet(cfg.model, predictor=cfg.method.spec().predictor)
     model.load_state_dict(ck["model"])
@@ -48,8 +52,6 @@ def load_encoder(spec: str, seed: int = 0) -> Encoder:
             raise CheckpointError(f"{spec!r}: the width after the backbone must be an integer") from None
         torch.manual_seed(seed)
         return Encoder(build_backbone(name, width), spec, None, None, None)
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    model, cfg, ck = load_model(path)
+    model, cfg, ck = load_model(spec)
+    path = Path(spec) / "checkpoint.pt" if Path(spec).is_dir() else Path(spec)
     return Encoder(model.backbone, str(path), cfg.data.resolved_recipe(), path.parent, cfg, ck.get("epoch"))
