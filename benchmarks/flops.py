@@ -10,25 +10,14 @@ is the median FLOP/s of a square matmul measured in the same run.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_time
 from torch.utils.flop_counter import FlopCounterMode
 
 from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.train import step
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def matmul_peak(dtype: torch.dtype, n: int, repeats: int) -> float:

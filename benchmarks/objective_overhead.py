@@ -11,26 +11,15 @@ views in, optimizer step done). Medians of ``--repeats`` after a warm-up.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_time
 
 from siamkit import losses
 from siamkit.config import build_config
 from siamkit.methods import resolve_method
 from siamkit.models import SiameseNet
 from siamkit.train import step
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
