@@ -39,8 +39,6 @@ RESUMABLE = {
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     values: dict[str, object] = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag)}
-    if args.download is False:
-        values.pop("data.download", None)
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -59,7 +57,7 @@ def _resume_config(args: argparse.Namespace, out: Path) -> Config:
 
     if args.preset:
         raise ConfigError("--resume continues the run as it was configured; drop --preset")
-    saved = Config.from_dict(load_checkpoint(out / "checkpoint.pt")["config"])
+    saved = Config.from_dict(load_checkpoint(out)["config"])
     new = build_config({**saved.flat(), **_overrides(args)}, _preset_name=saved.preset)
     changed = sorted(k for k, v in new.flat().items() if v != saved.flat()[k])
     refused = [k for k in changed if k not in RESUMABLE]

@@ -203,11 +203,16 @@ def valid_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
-def parse_value(key: str, text: str) -> Any:
-    """Parse ``text`` for ``key`` by the field's declared type (``--set`` values)."""
+def _field_types(key: str) -> tuple[type, ...]:
+    """The types a config key admits: ``int | None`` -> ``(int, NoneType)``."""
     section, name = _split_key(key)
     hint = typing.get_type_hints(SECTIONS[section])[name]
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse ``text`` for ``key`` by the field's declared type (``--set`` values)."""
+    options = _field_types(key)
     if type(None) in options and text.strip().lower() in ("none", "null", ""):
         return None
     base = next(t for t in options if t is not type(None))
@@ -232,9 +237,7 @@ def _split_key(key: str) -> tuple[str, str]:
 
 
 def _check_type(key: str, value: Any) -> Any:
-    section, name = _split_key(key)
-    hint = typing.get_type_hints(SECTIONS[section])[name]
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    options = _field_types(key)
     if value is None and type(None) in options:
         return None
     for t in options:
@@ -258,7 +261,7 @@ def build_config(values: dict[str, Any], preset: str | None = None, _preset_name
     sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in merged.items():
         section, name = _split_key(key)
-        if isinstance(value, str) and not _is_str_field(section, name):
+        if isinstance(value, str) and str not in _field_types(key):
             value = parse_value(key, value)
         sections[section][name] = _check_type(key, value)
     try:
@@ -266,12 +269,6 @@ def build_config(values: dict[str, Any], preset: str | None = None, _preset_name
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return Config(**built, preset=preset or _preset_name)
-
-
-def _is_str_field(section: str, name: str) -> bool:
-    hint = typing.get_type_hints(SECTIONS[section])[name]
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return str in options
 
 
 # ---- presets -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from siamkit.config import PRESETS, Config, build_config
 from siamkit.evaluate.report import read_jsonl
-from siamkit.train.checkpoint import load_checkpoint
+from siamkit.train.checkpoint import CHECKPOINT, load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class RunStatus:
 def run_status(spec: RunSpec, root: Path, protocol: dict[str, Any]) -> RunStatus:
     path = root / spec.run_id
     cfg = spec.config(protocol)
-    done = load_checkpoint(path / "checkpoint.pt")["epoch"] if (path / "checkpoint.pt").exists() else 0
+    done = load_checkpoint(path)["epoch"] if (path / CHECKPOINT).exists() else 0
     evals = sorted({e["eval"] for e in read_jsonl(path / "evals.jsonl")})
     return RunStatus(spec, path, done, cfg.train.epochs, evals)
 
@@ -97,7 +97,7 @@ def run_experiment(
     for spec in exp.runs:
         st = run_status(spec, root, protocol)
         if not st.trained:
-            resume = (st.path / "checkpoint.pt").exists()
+            resume = (st.path / CHECKPOINT).exists()
             log(f"[{exp.name}] {'resume' if resume else 'train'} {spec.run_id}: epoch {st.epochs_done}/{st.epochs}")
             if not dry_run:
                 pretrain(spec.config(protocol), st.path, resume=resume)

@@ -171,7 +171,7 @@ def report(args) -> int:
 
 
 def export(args) -> int:
-    model, _, ck = load_model(Path(args.checkpoint))
+    model, _, ck = load_model(args.checkpoint)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "torchvision":

@@ -10,7 +10,7 @@ import torch
 from siamkit.config import Config
 from siamkit.models import SiameseNet, backbone_info, build_backbone
 from siamkit.models.resnet import ResNet
-from siamkit.train.checkpoint import CheckpointError, load_checkpoint
+from siamkit.train.checkpoint import CheckpointError, checkpoint_file, load_checkpoint
 
 
 @dataclass
@@ -28,9 +28,6 @@ class Encoder:
 def load_model(path: str | Path) -> tuple[SiameseNet, Config, dict]:
     """Rebuild the full Siamese network of a checkpoint (or of a run folder's ``checkpoint.pt``)
     from the checkpoint alone."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
     ck = load_checkpoint(path)
     cfg = Config.from_dict(ck["config"])
     model = SiameseNet(cfg.model, predictor=cfg.method.spec().predictor)
@@ -53,5 +50,5 @@ def load_encoder(spec: str, seed: int = 0) -> Encoder:
         torch.manual_seed(seed)
         return Encoder(build_backbone(name, width), spec, None, None, None)
     model, cfg, ck = load_model(spec)
-    path = Path(spec) / "checkpoint.pt" if Path(spec).is_dir() else Path(spec)
+    path = checkpoint_file(spec)
     return Encoder(model.backbone, str(path), cfg.data.resolved_recipe(), path.parent, cfg, ck.get("epoch"))

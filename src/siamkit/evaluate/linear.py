@@ -50,9 +50,7 @@ def _optimizer(head: nn.Linear, cfg: ProbeConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def train_probe(
-    batches, dim: int, num_classes: int, cfg: ProbeConfig, steps_per_epoch: int, device="cpu", progress=None
-) -> nn.Linear:
+def train_probe(batches, dim: int, num_classes: int, cfg: ProbeConfig, device="cpu", progress=None) -> nn.Linear:
     """Train a linear head; ``batches(epoch, generator)`` yields ``(features, labels)``.
     The learning rate follows ``lr * 0.5 * (1 + cos(pi * epoch / epochs))`` per epoch (SimSiam's
     ``adjust_learning_rate``)."""
@@ -107,13 +105,11 @@ def linear_probe(
     """Linear probe on pre-extracted (un-normalised) features: ``{"top1", "top5", "seconds"}``."""
     t0 = time.perf_counter()
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    steps = math.ceil(len(train_features) / cfg.batch_size)
     head = train_probe(
         feature_batches(train_features, train_labels, cfg.batch_size),
         train_features.shape[1],
         num_classes,
         cfg,
-        steps,
         train_features.device,
         progress,
     )
@@ -135,7 +131,6 @@ def linear_probe_augmented(
     """Linear probe trained through the frozen backbone (eval mode, no gradients) on random crops
     and flips of the training images, every epoch anew; tested on the centre view's features."""
     import dataclasses
-    import math as _math
 
     from siamkit.data.augment import RECIPES, MultiViewAugment
     from siamkit.data.loader import train_batches
@@ -158,8 +153,7 @@ def linear_probe_augmented(
     t0 = time.perf_counter()
     try:
         num_classes = len(train_set.classes)
-        steps = _math.ceil(len(train_set) / cfg.batch_size)
-        head = train_probe(batches, test_features.shape[1], num_classes, cfg, steps, device, progress)
+        head = train_probe(batches, test_features.shape[1], num_classes, cfg, device, progress)
     finally:
         backbone.train(was_training)
     return {**accuracy(head, test_features, test_labels), "seconds": time.perf_counter() - t0}

@@ -101,7 +101,7 @@ def table(runs: list[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def _plot(runs: list[RunRecord], key: str, ylabel: str, title: str, path: Path, note: str | None = None) -> bool:
+def _plot(runs: list[RunRecord], key: str, ylabel: str, title: str, path: Path, hline: float | None = None) -> bool:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,8 +118,8 @@ def _plot(runs: list[RunRecord], key: str, ylabel: str, title: str, path: Path, 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if note:
-        ax.axhline(float(note), color="gray", linestyle=":", linewidth=1)
+    if hline is not None:  # a reference level, e.g. the healthy collapse std
+        ax.axhline(hline, color="gray", linestyle=":", linewidth=1)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -140,12 +140,12 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
             "std of L2-normalised z",
             f"Collapse monitor (healthy ~ 1/sqrt(D) = {d**-0.5:.3f}, collapsed 0)",
             "collapse.png",
-            f"{d**-0.5}",
+            d**-0.5,
         ),
         ("loss", "training loss", "Loss per epoch", "loss.png", None),
     ]
-    for key, ylabel, title, name, note in plots:
-        if _plot(runs, key, ylabel, title, out / name, note):
+    for key, ylabel, title, name, hline in plots:
+        if _plot(runs, key, ylabel, title, out / name, hline):
             parts += [f"![{title}]({name})", ""]
     path = out / "report.md"
     path.write_text("\n".join(parts))

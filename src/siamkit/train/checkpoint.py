@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 FORMAT = "siamkit-checkpoint-v1"
+CHECKPOINT = "checkpoint.pt"  # the file name inside a run folder
 
 
 class CheckpointError(RuntimeError):
@@ -27,8 +28,15 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder's ``checkpoint.pt``."""
     path = Path(path)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file (or a run folder's), with a clear error when it is not one."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:

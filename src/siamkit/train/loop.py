@@ -25,13 +25,12 @@ import siamkit
 from siamkit.config import Config
 from siamkit.data import MultiViewAugment, load_datasets, train_batches
 from siamkit.evaluate import extract_features, knn_accuracy
+from siamkit.evaluate.report import read_jsonl
 from siamkit.models import MomentumTarget, SiameseNet, tau_at
 from siamkit.train import distributed
-from siamkit.train.checkpoint import load_checkpoint, save_atomic
+from siamkit.train.checkpoint import CHECKPOINT, load_checkpoint, save_atomic
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
 from siamkit.train.step import step
-
-CHECKPOINT = "checkpoint.pt"
 
 
 class TrainingError(RuntimeError):
@@ -109,8 +108,7 @@ class _Writer:
     def __init__(self, out: Path, keep_epochs: int):
         self.path = out / "metrics.jsonl"
         if self.path.exists():  # drop rows of epochs the checkpoint does not hold (killed in between)
-            rows = [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
-            kept = [r for r in rows if r.get("epoch", 0) <= keep_epochs]
+            kept = [r for r in read_jsonl(self.path) if r.get("epoch", 0) <= keep_epochs]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.tb = None
         try:
