@@ -155,3 +155,16 @@ def test_hue_shift_matches_kornia_including_edge_cases():
     f = torch.linspace(-0.5, 0.5, 64)
     torch.testing.assert_close(_hue(x, f.view(-1, 1, 1, 1)), adjust_hue(x, f * 2 * math.pi), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(_hue(x, torch.zeros(64, 1, 1, 1)), x, atol=1e-6, rtol=0)  # no shift: identity
+
+
+def test_hue_is_finite_on_nearly_gray_pixels():
+    """max - min of a few ulps (seen in training: 0.28996655, 0.28996652, 0.28996652) must not
+    vanish in the gray guard and divide 0 by 0."""
+    from siamkit.data.augment import _hue
+
+    x = torch.tensor([0.28996655344963074, 0.28996652364730835, 0.28996652364730835]).view(1, 3, 1, 1)
+    x = torch.cat([x, x.roll(1, 1), x.roll(2, 1), 1 - x])  # the odd channel as red, green, blue; near white
+    f = torch.tensor([0.05, -0.1, 0.1, 0.0]).view(-1, 1, 1, 1)
+    out = _hue(x, f)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, adjust_hue(x, f * 2 * math.pi), atol=1e-6, rtol=0)
