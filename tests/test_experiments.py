@@ -33,3 +33,26 @@ def test_runner_trains_evaluates_skips_and_resumes(tmp_path):
     run_experiment(Experiment("tiny", "claim", (RunSpec("simsiam"),), evals=()), tmp_path, longer, EVAL, log=log.append)
     assert log == ["[tiny] resume simsiam-s0: epoch 1/2"]
     assert run_status(RunSpec("simsiam"), tmp_path, longer).epochs_done == 2
+
+
+def test_a_diverged_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch):
+    import siamkit.train.loop as loop
+
+    real = loop.pretrain
+
+    def pretrain(cfg, out, resume=False, progress=True):
+        if cfg.method.name == "byol":
+            out.mkdir(parents=True, exist_ok=True)
+            raise loop.NonFiniteLoss("the loss became nan at step 3")
+        return real(cfg, out, resume, progress)
+
+    monkeypatch.setattr(loop, "pretrain", pretrain)
+    exp = Experiment("tiny", "claim", (RunSpec("byol"), RunSpec("simsiam")), evals=(), random_baseline=False)
+    log: list[str] = []
+    run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
+    assert any("byol-s0 diverged: the loss became nan" in line for line in log)
+    assert run_status(RunSpec("simsiam"), tmp_path, PROTOCOL).trained  # the next run still trained
+    assert run_status(RunSpec("byol"), tmp_path, PROTOCOL).diverged.startswith("the loss became nan")
+    log.clear()
+    run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
+    assert log == ["[tiny] skip byol-s0: diverged earlier (the loss became nan at step 3)"]

@@ -97,6 +97,15 @@ def _experiment(args: argparse.Namespace) -> int:
 
     root = Path(args.root)
     protocol = {**PROTOCOL, "data.data_root": str(root / "data")}
+    if args.report:
+        from siamkit.results import write_results
+
+        page = Path(args.docs) / "results.md"
+        if not page.exists():
+            raise ConfigError(f"{page} not found: --docs must name the folder holding results.md")
+        missing = write_results(root, Path(args.docs), EXPERIMENTS)
+        print(f"updated {page}" + (f"; no markers for: {', '.join(missing)}" if missing else ""))
+        return 0
     if args.list or not args.name:
         for exp in EXPERIMENTS.values():
             states = [run_status(r, root, protocol) for r in exp.runs]
@@ -223,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shared", default="../shared/data", help="folder of the packed datasets and export.py")
     p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     p.add_argument("--list", action="store_true", help="list the experiments and the state of their runs")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="archive the runs' records under DOCS/results/runs and rebuild the tables and plots of DOCS/results.md",
+    )
+    p.add_argument("--docs", default="docs", help="the docs folder holding results.md (default ./docs)")
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser("presets", help="list the named presets and what each reproduces")

@@ -56,6 +56,9 @@ class Experiment:
     notes: str = ""
 
 
+DIVERGED = "diverged.json"  # written when a run's loss became NaN/inf: a result, not a crash
+
+
 @dataclass
 class RunStatus:
     spec: RunSpec
@@ -63,6 +66,7 @@ class RunStatus:
     epochs_done: int
     epochs: int
     evals_done: list[str] = field(default_factory=list)
+    diverged: str | None = None  # the training error's message
 
     @property
     def trained(self) -> bool:
@@ -74,7 +78,8 @@ def run_status(spec: RunSpec, root: Path, protocol: dict[str, Any]) -> RunStatus
     cfg = spec.config(protocol)
     done = load_checkpoint(path)["epoch"] if (path / CHECKPOINT).exists() else 0
     evals = sorted({e["eval"] for e in read_jsonl(path / "evals.jsonl")})
-    return RunStatus(spec, path, done, cfg.train.epochs, evals)
+    diverged = json.loads((path / DIVERGED).read_text())["error"] if (path / DIVERGED).exists() else None
+    return RunStatus(spec, path, done, cfg.train.epochs, evals, diverged)
 
 
 def run_experiment(
@@ -90,17 +95,27 @@ def run_experiment(
     ``eval_data`` maps an evaluation to its dataset flags, e.g.
     ``{"linear": {"dataset": "cifar10", "data_root": ...}, "transfer": {...}}``.
     """
-    from siamkit.train.loop import pretrain
+    from siamkit.train.loop import NonFiniteLoss, pretrain
 
     root.mkdir(parents=True, exist_ok=True)
     statuses = []
     for spec in exp.runs:
         st = run_status(spec, root, protocol)
+        if st.diverged:
+            log(f"[{exp.name}] skip {spec.run_id}: diverged earlier ({st.diverged.splitlines()[0]})")
+            statuses.append(st)
+            continue
         if not st.trained:
             resume = (st.path / CHECKPOINT).exists()
             log(f"[{exp.name}] {'resume' if resume else 'train'} {spec.run_id}: epoch {st.epochs_done}/{st.epochs}")
             if not dry_run:
-                pretrain(spec.config(protocol), st.path, resume=resume)
+                try:
+                    pretrain(spec.config(protocol), st.path, resume=resume)
+                except NonFiniteLoss as e:  # e.g. reverse stop-gradient may blow up: record it, go on
+                    (st.path / DIVERGED).write_text(json.dumps({"error": str(e)}))
+                    log(f"[{exp.name}] {spec.run_id} diverged: {e}")
+                    statuses.append(run_status(spec, root, protocol))
+                    continue
         for kind in exp.evals:
             if kind not in st.evals_done:
                 log(f"[{exp.name}] eval {kind} {spec.run_id}")
@@ -151,19 +166,24 @@ def _evaluate(checkpoint: str, kind: str, data: dict[str, str]) -> dict[str, Any
 
 # ---- the papers' experiments at CPU scale ----------------------------------------------------------
 
-# The CPU-scale protocol (issue 5): the `cpu` preset on CIFAR-10, identical across methods (the
-# GSG paper's rule: same number of updates and images per update). The epoch count and subset are
-# to be calibrated so that one SimSiam-cost run takes about 15 minutes on a 2-core machine.
+# The CPU-scale protocol (issue 5): the `cpu` preset on the full CIFAR-10 training split for 5
+# epochs (975 updates of 256 images), identical across methods (the GSG paper's rule: same number
+# of updates and images per update). At ~466 img/s a SimSiam run trains in ~9 minutes on a 2-core
+# machine, ~10 with its per-epoch kNN; GSG and K-view runs encode twice the views and take ~2x.
+# The per-epoch kNN monitor uses a fixed 10,000-image stratified bank (the final evaluations use
+# the full split).
 PROTOCOL: dict[str, Any] = {
     **PRESETS["cpu"].values,
     "data.dataset": "cifar10",
+    "train.epochs": 5,
     "train.knn_every": 1,
     "train.knn_train_subset": 10_000,
 }
 
 
 def _runs(methods: list[str], seeds: tuple[int, ...] = (0,), **kw) -> tuple[RunSpec, ...]:
-    return tuple(RunSpec(m, s, **kw) for m in methods for s in seeds)
+    """Seed-major, so a suite stopped early has every method's first seed."""
+    return tuple(RunSpec(m, s, **kw) for s in seeds for m in methods)
 
 
 NOPRED = (("method.predictor", False),)
@@ -174,7 +194,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "table1",
             "GSG Table 1: GSG improves SimSiam and BYOL (kNN k=1, weighted kNN, linear probe)",
-            _runs(["simsiam", "simsiam-gsg"], (0, 1, 2)) + _runs(["byol", "byol-gsg"], (0, 1)),
+            _runs(["simsiam", "simsiam-gsg", "byol", "byol-gsg"], (0, 1)) + _runs(["simsiam", "simsiam-gsg"], (2,)),
+            evals=("linear", "transfer"),
         ),
         Experiment(
             "guiding",
@@ -196,12 +217,13 @@ EXPERIMENTS: dict[str, Experiment] = {
                 RunSpec("ensiam", 0, (("method.leave_one_out", True),), tag="loo"),
                 RunSpec("simsiam", 0, tag="2x", epoch_factor=2.0),  # K = 4 encodes twice SimSiam's views
             ),
+            evals=("linear", "transfer"),
         ),
         Experiment(
             "transfer",
             "GSG Table 2: GSG encoders transfer better (logistic regression on Imagenette)",
-            _runs(["simsiam", "simsiam-gsg"], (0, 1, 2))
-            + _runs(["byol", "byol-gsg"], (0, 1))
+            _runs(["simsiam", "simsiam-gsg", "byol", "byol-gsg"], (0, 1))
+            + _runs(["simsiam", "simsiam-gsg"], (2,))
             + _runs(["simsiam-kaug", "ensiam", "byol-ensemble"]),
             evals=("transfer",),
         ),

@@ -1,0 +1,218 @@
+"""The results page of the papers' experiments: ``siamkit experiment --report``.
+
+Each finished (or partial) run under the experiments root is archived, as its small records only
+(``metrics.jsonl``, ``evals.jsonl``, ``config.yaml``, ``run.json``; no checkpoint), under
+``docs/results/runs/RUN_ID``. The tables and plots are built from that archive, so the page can be
+rebuilt, and checked, from the repository alone even when the machine that trained the runs is
+gone. Tables go into ``docs/results.md`` between ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->`` markers; everything outside the markers (protocol, verdicts) is
+hand-written and left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from siamkit.evaluate.report import RunRecord, load_run, read_jsonl
+from siamkit.experiments import DIVERGED, Experiment, RunSpec
+
+RECORDS = ("metrics.jsonl", "evals.jsonl", "config.yaml", "run.json", DIVERGED)
+
+
+def archive_runs(root: Path, archive: Path) -> list[str]:
+    """Copy the small records of every run folder under ``root`` into ``archive``; returns the ids."""
+    copied = []
+    for run in sorted(p for p in Path(root).iterdir() if (p / "metrics.jsonl").exists()):
+        dest = archive / run.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in RECORDS:
+            if (run / name).exists():
+                shutil.copyfile(run / name, dest / name)
+        copied.append(run.name)
+    for run in sorted(p for p in Path(root).iterdir() if p.name.startswith("random-")):
+        if (run / "evals.jsonl").exists():  # the random encoder's evaluations: no training records
+            (archive / run.name).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run / "evals.jsonl", archive / run.name / "evals.jsonl")
+            copied.append(run.name)
+    return copied
+
+
+@dataclass
+class RunResult:
+    """What a table needs of one run: final kNN, collapse std, evaluations, training time."""
+
+    spec: RunSpec
+    record: RunRecord
+
+    @property
+    def trained(self) -> list[dict[str, Any]]:
+        return [m for m in self.record.metrics if m["epoch"] > 0]
+
+    @property
+    def diverged(self) -> bool:
+        return (self.record.path / DIVERGED).exists()
+
+    @property
+    def done(self) -> bool:
+        rows = self.trained
+        return bool(rows) and rows[-1]["epoch"] >= self.record.config["train"]["epochs"]
+
+    def final(self, key: str) -> float | None:
+        rows = [m for m in self.trained if key in m]
+        return rows[-1][key] if rows else None
+
+    def init(self, key: str) -> float | None:
+        return next((m.get(key) for m in self.record.metrics if m["epoch"] == 0), None)
+
+    def eval(self, kind: str) -> float | None:
+        results = [e["top1"] for e in self.record.evals if e["eval"] == kind and "top1" in e]
+        return results[-1] if results else None
+
+    @property
+    def minutes(self) -> float:
+        return sum(m.get("seconds", 0.0) for m in self.trained) / 60
+
+
+def _group(spec: RunSpec) -> str:
+    """A table row: the run id without its seed."""
+    return spec.run_id.rsplit("-s", 1)[0]
+
+
+def mean_spread(values: list[float], digits: int = 1) -> str:
+    """``mean ± sample std (n)``; a single value is shown alone, none as ``-``."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _load(exp: Experiment, archive: Path) -> dict[str, list[RunResult]]:
+    groups: dict[str, list[RunResult]] = {}
+    for spec in exp.runs:
+        path = archive / spec.run_id
+        if (path / "metrics.jsonl").exists():
+            groups.setdefault(_group(spec), []).append(RunResult(spec, load_run(path)))
+        else:
+            groups.setdefault(_group(spec), [])
+    return groups
+
+
+def experiment_table(exp: Experiment, archive: Path, random_evals: dict[str, float]) -> str:
+    """One row per method (mean ± std over finished seeds), the randomly initialised encoder first."""
+    evals = [e for e in ("linear", "transfer") if e in exp.evals]
+    head = ["encoder", "seeds", "kNN k=1", "kNN k=200 weighted", *[_EVAL_NAMES[e] for e in evals]]
+    head += ["collapse std (end)", "train min / run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups = _load(exp, archive)
+    inits = [f for runs in groups.values() for f in runs if f.init("knn_top1") is not None]
+    if inits:  # epoch 0 of every run is the kNN monitor on that run's random initialisation
+        row = ["random init", str(len(inits))]
+        row += [mean_spread([f.init(k) for f in inits]) for k in ("knn1_top1", "knn_top1")]
+        row += [_fmt(random_evals.get(e)) for e in evals] + ["-", "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    for name, runs in groups.items():
+        done = [f for f in runs if f.done]
+        planned = sum(1 for s in exp.runs if _group(s) == name)
+        seeds = f"{len(done)}/{planned}" if len(done) < planned else str(planned)
+        if diverged := sum(f.diverged for f in runs):
+            seeds += f" ({diverged} diverged)"
+        row = [f"`{name}`", seeds]
+        row += [mean_spread([f.final(k) for f in done]) for k in ("knn1_top1", "knn_top1")]
+        row += [mean_spread([v for f in done if (v := f.eval(e)) is not None]) for e in evals]
+        row += [mean_spread([f.final("z_std") for f in done], 4), mean_spread([f.minutes for f in done])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+_EVAL_NAMES = {"linear": "linear probe", "transfer": "transfer (Imagenette-32)"}
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def random_baseline(archive: Path) -> dict[str, float]:
+    """The random encoder's evaluation results, from the archived ``random-*`` folder."""
+    out: dict[str, float] = {}
+    for folder in sorted(archive.glob("random-*")):
+        for e in read_jsonl(folder / "evals.jsonl"):
+            if "top1" in e:
+                out[e["eval"]] = e["top1"]
+    return out
+
+
+def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
+    """Weighted kNN and collapse std per epoch, one line per method (mean over seeds, band = min-max)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {k: v for k, v in _load(exp, archive).items() if v}
+    if not groups:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = (("knn_top1", "weighted kNN top-1 (%)"), ("z_std", "collapse std of z"))
+    for (key, ylabel), ax in zip(panels, axes, strict=True):
+        for name, runs in groups.items():
+            curves = [dict(zip(*f.record.curve(key), strict=True)) for f in runs]
+            epochs = sorted(set.intersection(*(set(c) for c in curves)))
+            if not epochs:
+                continue
+            mean = [statistics.mean(c[e] for c in curves) for e in epochs]
+            (line,) = ax.plot(epochs, mean, marker="o", markersize=3, label=f"{name} (n={len(runs)})")
+            if len(runs) > 1:
+                lo = [min(c[e] for c in curves) for e in epochs]
+                hi = [max(c[e] for c in curves) for e in epochs]
+                ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    d = next(iter(groups.values()))[0].record.config["model"].get("proj_dim", 2048)
+    axes[1].axhline(d**-0.5, color="gray", linestyle=":", linewidth=1, label="healthy 1/sqrt(D)")
+    axes[0].set_title(f"{exp.name}: kNN per epoch (epoch 0 = random init)")
+    axes[1].set_title("collapse monitor (0 = collapsed)")
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def fill_markers(page: Path, blocks: dict[str, str]) -> list[str]:
+    """Replace the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in ``page``
+    for each NAME in ``blocks``; returns the names whose markers the page lacks (left unwritten)."""
+    text = page.read_text()
+    missing = []
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)", re.S)
+        if not pattern.search(text):
+            missing.append(name)
+            continue
+        text = pattern.sub(lambda m, body=body: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
+    page.write_text(text)
+    return missing
+
+
+def write_results(root: Path | None, docs: Path, experiments: dict[str, Experiment]) -> list[str]:
+    """Archive ``root``'s runs (if given), then rebuild every experiment's table and plot into
+    ``docs/results.md`` and ``docs/results/NAME.png``; returns the experiments with no marker."""
+    archive = docs / "results" / "runs"
+    archive.mkdir(parents=True, exist_ok=True)
+    if root is not None and Path(root).exists():
+        archive_runs(Path(root), archive)
+    random_evals = random_baseline(archive)
+    blocks = {}
+    for exp in experiments.values():
+        body = experiment_table(exp, archive, random_evals)
+        png = docs / "results" / f"{exp.name}.png"
+        if experiment_plot(exp, archive, png):
+            body += f"\n\n![{exp.name}: kNN and collapse std per epoch](results/{png.name})"
+        blocks[exp.name] = body
+    return fill_markers(docs / "results.md", blocks)

@@ -1,0 +1,73 @@
+"""The results page builder: archive, tables (mean ± std over seeds), markers."""
+
+import json
+
+import yaml
+
+from siamkit.experiments import DIVERGED, Experiment, RunSpec
+from siamkit.results import archive_runs, experiment_table, fill_markers, mean_spread, write_results
+
+
+def fake_run(root, run_id, knn, knn1, z_std, seconds, epochs=2, evals=(), planned=2):
+    """A run folder as the trainer leaves it: epoch 0 (random init) then one row per epoch."""
+    path = root / run_id
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({"train": {"epochs": planned}, "model": {"proj_dim": 64}}))
+    rows = [{"epoch": 0, "step": 0, "knn_top1": 30.0, "knn1_top1": 25.0}]
+    rows += [
+        {"epoch": e, "knn_top1": knn - (epochs - e), "knn1_top1": knn1, "z_std": z_std, "seconds": seconds}
+        for e in range(1, epochs + 1)
+    ]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "evals.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
+    (path / "checkpoint.pt").write_bytes(b"not archived")
+    return path
+
+
+def test_mean_spread_by_hand():
+    assert mean_spread([40.0, 42.0]) == "41.0 ± 1.4"  # sample std: sqrt(((-1)^2 + 1^2) / 1) = 1.414
+    assert mean_spread([40.0]) == "40.0"
+    assert mean_spread([]) == "-"
+
+
+def test_table_has_random_init_first_and_means_over_finished_seeds(tmp_path):
+    root, archive = tmp_path / "runs", tmp_path / "archive"
+    fake_run(root, "simsiam-s0", 40.0, 35.0, 0.02, 60.0, evals=[{"eval": "linear", "top1": 50.0}])
+    fake_run(root, "simsiam-s1", 42.0, 37.0, 0.04, 120.0, evals=[{"eval": "linear", "top1": 52.0}])
+    fake_run(root, "byol-s0", 45.0, 40.0, 0.03, 60.0, epochs=1)  # still training: epoch 1 of 2
+    fake_run(root, "byol-s1", 20.0, 10.0, 0.0, 60.0, epochs=1)
+    (root / "byol-s1" / DIVERGED).write_text(json.dumps({"error": "nan"}))
+    (root / "random-resnet10_cifar-w32").mkdir()
+    (root / "random-resnet10_cifar-w32" / "evals.jsonl").write_text(json.dumps({"eval": "linear", "top1": 33.0}))
+    ids = archive_runs(root, archive)
+    assert "random-resnet10_cifar-w32" in ids and not (archive / "simsiam-s0" / "checkpoint.pt").exists()
+
+    exp = Experiment("t", "claim", tuple(RunSpec(m, s) for m in ("simsiam", "byol") for s in (0, 1)))
+    lines = experiment_table(exp, archive, {"linear": 33.0}).splitlines()
+    assert lines[2] == "| random init | 4 | 25.0 ± 0.0 | 30.0 ± 0.0 | 33.0 | - | - |"
+    # minutes: 2 epochs x 60 s and 2 x 120 s
+    assert lines[3] == "| `simsiam` | 2 | 36.0 ± 1.4 | 41.0 ± 1.4 | 51.0 ± 1.4 | 0.0300 ± 0.0141 | 3.0 ± 1.4 |"
+    assert lines[4].startswith("| `byol` | 0/2 (1 diverged) | - |")
+
+
+def test_fill_markers_replaces_only_between_markers(tmp_path):
+    page = tmp_path / "results.md"
+    page.write_text("# Results\nverdict A\n<!-- results:a -->\nold\n<!-- /results:a -->\nverdict B\n")
+    missing = fill_markers(page, {"a": "| new |", "b": "x"})
+    assert missing == ["b"]
+    assert page.read_text() == "# Results\nverdict A\n<!-- results:a -->\n| new |\n<!-- /results:a -->\nverdict B\n"
+
+
+def test_write_results_builds_tables_and_plots_from_the_archive_alone(tmp_path):
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    fake_run(root, "simsiam-s0", 40.0, 35.0, 0.02, 60.0)
+    docs.mkdir()
+    (docs / "results.md").write_text("<!-- results:t -->\n<!-- /results:t -->\n")
+    exp = {"t": Experiment("t", "claim", (RunSpec("simsiam", 0),), evals=())}
+    assert write_results(root, docs, exp) == []
+    page = (docs / "results.md").read_text()
+    assert "| `simsiam` | 1 | 35.0 | 40.0 |" in page and "(results/t.png)" in page
+    assert (docs / "results" / "t.png").stat().st_size > 0
+    (docs / "results.md").write_text("<!-- results:t -->\n<!-- /results:t -->\n")
+    write_results(None, docs, exp)  # the machine that trained is gone: the archive is enough
+    assert "| `simsiam` | 1 | 35.0 | 40.0 |" in (docs / "results.md").read_text()
