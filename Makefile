@@ -28,5 +28,11 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests examples benchmarks
 	$(BIN)/ruff check --fix src tests examples benchmarks
 
+# Benchmarks (docs/benchmarks.md): a separate venv with torch 2.14.1, torchvision and lightly.
+# Run on an idle machine; they take about 20 minutes. Not part of `make test`.
+bench:
+	bash benchmarks/bench_venv.sh
+	.bench-venv/bin/python benchmarks/run_all.py
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -185,13 +185,14 @@ def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
     return True
 
 
-def fill_markers(page: Path, blocks: dict[str, str]) -> list[str]:
-    """Replace the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in ``page``
+def fill_markers(page: Path, blocks: dict[str, str], prefix: str = "results") -> list[str]:
+    """Replace the text between ``<!-- PREFIX:NAME -->`` and ``<!-- /PREFIX:NAME -->`` in ``page``
     for each NAME in ``blocks``; returns the names whose markers the page lacks (left unwritten)."""
     text = page.read_text()
     missing = []
     for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)", re.S)
+        tag = re.escape(f"{prefix}:{name}")
+        pattern = re.compile(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)", re.S)
         if not pattern.search(text):
             missing.append(name)
             continue
