@@ -19,9 +19,9 @@ siamkit's side: the step alone is ``siamkit.train.step`` with the optimizer and 
 the training loop runs it; the whole epoch is ``siamkit.train.pretrain`` itself on a subset
 (``steps x batch`` images, kNN off), read from its ``metrics.jsonl``.
 
-"Step alone" feeds both sides the same pre-augmented float views. "Whole epoch" includes data,
-augmentation and the step. Images per second, median of ``--repeats`` windows of ``--steps`` steps
-after a warm-up window.
+"Step alone" feeds both sides the same pre-augmented float views, in interleaved windows. "Whole
+epoch" includes data, augmentation and the step. Images per second, median of ``--repeats``
+windows of ``--steps`` steps after a warm-up window.
 """
 
 from __future__ import annotations
@@ -123,16 +123,19 @@ def siamkit_train_step(net: SiameseNet, method: str, total_steps: int):
     return run
 
 
-def windows(fn, steps: int, repeats: int, batch: int) -> float:
-    """Images/s: one warm-up window, then the median over ``repeats`` windows of ``steps`` calls."""
-    rates = []
+def windows(fns: dict, steps: int, repeats: int, batch: int) -> dict[str, float]:
+    """Images/s of each function: one warm-up window each, then ``repeats`` rounds in which every
+    function runs a window of ``steps`` calls in turn (interleaved, so a slow minute of the machine
+    hits both sides); the median over rounds."""
+    rates: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeats + 1):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        if r:
-            rates.append(steps * batch / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            if r:
+                rates[name].append(steps * batch / (time.perf_counter() - t0))
+    return {name: statistics.median(v) for name, v in rates.items()}
 
 
 class CifarPIL(torch.utils.data.Dataset):
@@ -183,7 +186,6 @@ def main() -> None:
         views = torch.randn(2, b, 32, 32, 3).permute(0, 1, 4, 2, 3)  # pre-augmented, channels-last
         net = SiameseNet(mcfg).to(memory_format=CL)
         ours = siamkit_train_step(net, method, total)
-        ours_step = windows(lambda ours=ours, views=views: ours(views), args.steps, args.repeats, b)
 
         def lightly_model(method=method):
             torch.manual_seed(0)
@@ -192,7 +194,12 @@ def main() -> None:
 
         model = lightly_model()
         run = lightly_train_step(model, _sgd(p for p in model.parameters() if p.requires_grad))
-        theirs_step = windows(lambda run=run, views=views: run(views[0], views[1]), args.steps, args.repeats, b)
+        steps_alone = {
+            "siamkit": lambda ours=ours, views=views: ours(views),
+            "lightly": lambda run=run, views=views: run(views[0], views[1]),
+        }
+        alone = windows(steps_alone, args.steps, args.repeats, b)
+        ours_step, theirs_step = alone["siamkit"], alone["lightly"]
 
         theirs_epoch = {}
         dataset = CifarPIL(train.images, SimSiamTransform(input_size=32, gaussian_blur=0.0))
@@ -208,7 +215,7 @@ def main() -> None:
                 (x0, x1), _ = next(it)
                 run(x0, x1)
 
-            theirs_epoch[w] = windows(one, args.steps, args.repeats, b)
+            theirs_epoch[w] = windows({"lightly": one}, args.steps, args.repeats, b)["lightly"]
             del it, loader
 
         ours_epoch = siamkit_epoch(args, method)
