@@ -4,7 +4,9 @@
 
 FLOPs of one SimSiam step (forward and backward of both views, loss) are counted with
 ``torch.utils.flop_counter.FlopCounterMode``; the step is timed (median after a warm-up); the peak
-is the median FLOP/s of a square matmul measured in the same run.
+is the median FLOP/s of a square matmul measured in the same run. Then the bf16 step is profiled
+(``torch.profiler``, two steps) and its time split by kind of operator: where the time goes that
+the matmul peak does not bound.
 """
 
 from __future__ import annotations
@@ -62,6 +64,47 @@ def main() -> None:
             f"| {precision} | {flops / 1e9:.1f} | {seconds * 1000:.0f} | {achieved / 1e9:.0f} | {peak / 1e9:.0f} | "
             f"{100 * achieved / peak:.0f} % |"
         )
+        if precision == "bf16":
+            split = time_split(train_step)
+    print("\nbf16 step, self CPU time by kind of operator (torch.profiler, two steps):\n")
+    print("| operators | share of the step |")
+    print("|---|---|")
+    for kind, share in split:
+        print(f"| {kind} | {100 * share:.0f} % |")
+
+
+KINDS = (  # operator name fragments -> kind, first match wins
+    ("convolution", "convolutions (forward + backward)"),
+    ("conv", "convolutions (forward + backward)"),
+    ("batch_norm", "batch norm (forward + backward)"),
+    ("native_batch_norm", "batch norm (forward + backward)"),
+    ("mm", "matmuls (heads)"),
+    ("addmm", "matmuls (heads)"),
+    ("sgd", "optimizer"),
+    ("_foreach", "optimizer"),
+    ("relu", "ReLU / threshold"),
+    ("threshold", "ReLU / threshold"),
+    ("add", "elementwise add / mul / copy"),
+    ("mul", "elementwise add / mul / copy"),
+    ("copy", "elementwise add / mul / copy"),
+    ("to_copy", "elementwise add / mul / copy"),
+)
+
+
+def time_split(train_step) -> list[tuple[str, float]]:
+    """Self CPU time of two profiled steps, grouped into kinds of operator; shares of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_step()
+        train_step()
+    split: dict[str, float] = {}
+    for e in prof.key_averages():
+        name = e.key.lower()
+        kind = next((k for frag, k in KINDS if frag in name), "other")
+        split[kind] = split.get(kind, 0.0) + e.self_cpu_time_total
+    total = sum(split.values())
+    return sorted(((k, v / total) for k, v in split.items()), key=lambda kv: -kv[1])
 
 
 if __name__ == "__main__":

@@ -71,3 +71,11 @@ def test_write_results_builds_tables_and_plots_from_the_archive_alone(tmp_path):
     (docs / "results.md").write_text("<!-- results:t -->\n<!-- /results:t -->\n")
     write_results(None, docs, exp)  # the machine that trained is gone: the archive is enough
     assert "| `simsiam` | 1 | 35.0 | 40.0 |" in (docs / "results.md").read_text()
+
+
+def test_fill_markers_takes_a_prefix(tmp_path):
+    page = tmp_path / "benchmarks.md"
+    other = "<!-- results:flops -->\n<!-- /results:flops -->\n"
+    page.write_text("<!-- bench:flops -->\n<!-- /bench:flops -->\n" + other)
+    assert fill_markers(page, {"flops": "42"}, prefix="bench") == []
+    assert page.read_text() == "<!-- bench:flops -->\n42\n<!-- /bench:flops -->\n" + other
