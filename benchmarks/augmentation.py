@@ -9,8 +9,8 @@ one image at a time, as a Dataset's ``__getitem__`` does in a worker (one proces
 with W workers can at best multiply it by W on W free cores, and the model needs those cores too).
 siamkit's side is ``MultiViewAugment.sample`` + ``apply`` on the whole batch, as the training loop
 runs it. Images per second = source images turned into two views, median of ``--repeats`` after a
-warm-up. Also: siamkit's time split by stage, to show where the batched pipeline spends it. The
-ImageNet-recipe sources are random pixels (no 256 px dataset here): the cost does not depend on
+warm-up, the two sides interleaved. Also: siamkit's time split by stage, to show where the batched
+pipeline spends it. The ImageNet-recipe sources are random pixels (no 256 px dataset here): the cost does not depend on
 the content.
 """
 
@@ -20,7 +20,7 @@ import argparse
 import math
 
 import torch
-from _timing import median_time
+from _timing import interleaved
 
 from siamkit.data import augment as A
 from siamkit.data.augment import RECIPES, MultiViewAugment
@@ -59,7 +59,7 @@ def stages(aug: MultiViewAugment, x: torch.Tensor, views: int) -> dict[str, floa
     }
     if r.blur_p > 0:
         out["blur"] = lambda: [A._blur(c, p.blur[v], p.sigma[v], r.blur_sigma[1]) for v, c in enumerate(crops)]
-    return {k: median_time(fn, 3) for k, fn in out.items()}
+    return interleaved(out, 3)
 
 
 def main() -> None:
@@ -78,7 +78,6 @@ def main() -> None:
         g = torch.Generator().manual_seed(0)
         x = torch.randint(0, 256, (batch, 3, src_size, src_size), dtype=torch.uint8, generator=g)
         aug = MultiViewAugment(recipe)
-        ours = batch / median_time(lambda aug=aug, x=x, g=g: aug(x, views, g), args.repeats)
         tv = torchvision_pipeline(recipe, recipe.size)
         n = min(batch, 64)
 
@@ -87,7 +86,11 @@ def main() -> None:
                 for _ in range(views):
                     tv(x[i])
 
-        theirs = n / median_time(per_image, args.repeats)
+        def batched(aug=aug, x=x, g=g):
+            aug(x, views, g)
+
+        seconds = interleaved({"ours": batched, "theirs": per_image}, args.repeats)
+        ours, theirs = batch / seconds["ours"], n / seconds["theirs"]
         sizes = f"{src_size} -> {recipe.size} px"
         print(f"| {name} | {sizes} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.1f}x |", flush=True)
         splits[name] = stages(aug, x, views)

@@ -4,7 +4,7 @@
 
 FLOPs of one SimSiam step (forward and backward of both views, loss) are counted with
 ``torch.utils.flop_counter.FlopCounterMode``; the step is timed (median after a warm-up); the peak
-is the median FLOP/s of a square matmul measured in the same run. Then the bf16 step is profiled
+is the median FLOP/s of a square matmul, timed interleaved with the step. Then the bf16 step is profiled
 (``torch.profiler``, two steps) and its time split by kind of operator: where the time goes that
 the matmul peak does not bound.
 """
@@ -14,17 +14,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import median_time
+from _timing import interleaved
 from torch.utils.flop_counter import FlopCounterMode
 
 from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.train import step
-
-
-def matmul_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * n**3 / median_time(lambda: a @ b, repeats)
 
 
 def main() -> None:
@@ -57,8 +52,13 @@ def main() -> None:
         with FlopCounterMode(display=False) as counter:
             train_step()
         flops = counter.get_total_flops()
-        seconds = median_time(train_step, args.repeats)
-        peak = matmul_peak(dtype, args.matmul, args.repeats)
+        a, b = torch.randn(args.matmul, args.matmul, dtype=dtype), torch.randn(args.matmul, args.matmul, dtype=dtype)
+
+        def matmul(a=a, b=b):
+            torch.mm(a, b)
+
+        sec = interleaved({"step": train_step, "matmul": matmul}, args.repeats)
+        seconds, peak = sec["step"], 2 * args.matmul**3 / sec["matmul"]
         achieved = flops / seconds
         print(
             f"| {precision} | {flops / 1e9:.1f} | {seconds * 1000:.0f} | {achieved / 1e9:.0f} | {peak / 1e9:.0f} | "

@@ -6,7 +6,8 @@ For each objective (SimSiam, GSG guided/random/reverse, SimSiam K-aug, EnSiam) t
 projections and predictions of the preset's shape, forward and backward (the gradient flows to
 ``p`` only), and compared with a whole training step that encodes the same number of views
 (augmented views in, optimizer step done): 2 views for SimSiam, 4 for GSG in the paper's form and
-the K = 4 methods. Target: under 2 % of the step. Medians of ``--repeats`` after a warm-up.
+the K = 4 methods. Target: under 2 % of the step. All timed interleaved, round after round;
+medians of ``--repeats`` rounds after a warm-up round.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import median_time
+from _timing import interleaved
 
 from siamkit import losses
 from siamkit.config import build_config
@@ -35,43 +36,49 @@ def main() -> None:
     net = SiameseNet(cfg.model).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 
-    def step_seconds(method: str, v: int) -> float:
+    def train_step(method: str, v: int):
         spec = resolve_method(method)
         views = torch.randn(v, b, 32, 32, 3).permute(0, 1, 4, 2, 3)  # each view channels-last, as the pipeline gives
 
-        def train_step():
+        def run():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss, _ = step(net, spec, views, None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-        return median_time(train_step, args.repeats)
+        return run
 
-    step_s = {2: step_seconds("simsiam", 2), 4: step_seconds("simsiam-kaug", 4)}
     g = torch.Generator().manual_seed(0)
     dtype = torch.bfloat16 if bf16 else torch.float32
 
-    def timed_loss(fn, v):
+    def loss_call(fn, v):
         p = torch.randn(v, b, d, dtype=dtype, requires_grad=True)
         z = torch.randn(v, b, d, dtype=dtype)
 
         def run():
             fn(p, z).backward()
 
-        return median_time(run, args.repeats)
+        return run
 
     def gsg(mode):
         return lambda p, z: losses.gsg(p[:2], z[:2], p[2:], z[2:], mode=mode, generator=g)
 
-    rows = [
-        ("SimSiam", 2, timed_loss(losses.simsiam, 2)),
-        ("GSG guided (2 + 2 views)", 4, timed_loss(gsg("guided"), 4)),
-        ("GSG random", 4, timed_loss(gsg("random"), 4)),
-        ("GSG reverse", 4, timed_loss(gsg("reverse"), 4)),
-        ("SimSiam K-aug (K = 4)", 4, timed_loss(losses.simsiam, 4)),
-        ("EnSiam (K = 4)", 4, timed_loss(losses.ensemble, 4)),
+    objectives = [
+        ("SimSiam", 2, loss_call(losses.simsiam, 2)),
+        ("GSG guided (2 + 2 views)", 4, loss_call(gsg("guided"), 4)),
+        ("GSG random", 4, loss_call(gsg("random"), 4)),
+        ("GSG reverse", 4, loss_call(gsg("reverse"), 4)),
+        ("SimSiam K-aug (K = 4)", 4, loss_call(losses.simsiam, 4)),
+        ("EnSiam (K = 4)", 4, loss_call(losses.ensemble, 4)),
     ]
+    seconds = interleaved(
+        {"step 2": train_step("simsiam", 2), "step 4": train_step("simsiam-kaug", 4)}
+        | {name: fn for name, _, fn in objectives},
+        args.repeats,
+    )
+    step_s = {2: seconds["step 2"], 4: seconds["step 4"]}
+    rows = [(name, v, seconds[name]) for name, v, _ in objectives]
     print(
         f"preset {args.preset}: batch {b}, D = {d}, {cfg.train.precision}; training step "
         f"{step_s[2] * 1000:.0f} ms with 2 views, {step_s[4] * 1000:.0f} ms with 4 (medians of {args.repeats})\n"

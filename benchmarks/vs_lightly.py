@@ -19,9 +19,10 @@ siamkit's side: the step alone is ``siamkit.train.step`` with the optimizer and 
 the training loop runs it; the whole epoch is ``siamkit.train.pretrain`` itself on a subset
 (``steps x batch`` images, kNN off), read from its ``metrics.jsonl``.
 
-"Step alone" feeds both sides the same pre-augmented float views, in interleaved windows. "Whole
-epoch" includes data, augmentation and the step. Images per second, median of ``--repeats``
-windows of ``--steps`` steps after a warm-up window.
+"Step alone" feeds both sides the same pre-augmented float views. "Whole epoch" includes data,
+augmentation and the step. Every measurement is a window of ``--steps`` steps; the windows of all
+measurements run interleaved, round after round (the machine's speed drifts between minutes),
+and each reports its median over ``--repeats`` rounds after a warm-up round.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from _timing import interleaved
 from torch import nn
 
 from siamkit.config import build_config
@@ -123,21 +123,6 @@ def siamkit_train_step(net: SiameseNet, method: str, total_steps: int):
     return run
 
 
-def windows(fns: dict, steps: int, repeats: int, batch: int) -> dict[str, float]:
-    """Images/s of each function: one warm-up window each, then ``repeats`` rounds in which every
-    function runs a window of ``steps`` calls in turn (interleaved, so a slow minute of the machine
-    hits both sides); the median over rounds."""
-    rates: dict[str, list[float]] = {name: [] for name in fns}
-    for r in range(repeats + 1):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            if r:
-                rates[name].append(steps * batch / (time.perf_counter() - t0))
-    return {name: statistics.median(v) for name, v in rates.items()}
-
-
 class CifarPIL(torch.utils.data.Dataset):
     """CIFAR-10 training images as PIL images, as torchvision's CIFAR10 dataset hands them out."""
 
@@ -166,68 +151,75 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["simsiam", "byol"])
     args = parser.parse_args()
     import lightly
-    from lightly.transforms import SimSiamTransform
 
-    b = args.batch
+    b, steps = args.batch, args.steps
     train = load_cifar("cifar10", Path(args.data_root), "train")
     print(
         f"{args.backbone} width {args.width}, batch {b}, bf16 + channels_last, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}, lightly {lightly.__version__}; {args.steps} steps x {args.repeats} windows\n"
+        f"torch {torch.__version__}, lightly {lightly.__version__}; every measurement a window of {steps} steps, "
+        f"all of them interleaved, median of {args.repeats} rounds after a warm-up round; images/s\n"
     )
     head = ["method", "siamkit step", "lightly step", "step ratio", "siamkit epoch"]
     head += [f"lightly epoch, {w} workers" for w in args.workers]
     head += ["epoch ratio (vs lightly's best)", "siamkit epoch / its step"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    mcfg = ModelConfig(backbone=args.backbone, width=args.width)
-    total = (args.repeats + 1) * args.steps
     for method in args.methods:
-        torch.manual_seed(0)
-        views = torch.randn(2, b, 32, 32, 3).permute(0, 1, 4, 2, 3)  # pre-augmented, channels-last
-        net = SiameseNet(mcfg).to(memory_format=CL)
-        ours = siamkit_train_step(net, method, total)
-
-        def lightly_model(method=method):
-            torch.manual_seed(0)
-            backbone = SiameseNet(mcfg).backbone  # the same backbone class and init as siamkit's
-            return LightlyModel(backbone, backbone.feature_dim, method, total).to(memory_format=CL)
-
-        model = lightly_model()
-        run = lightly_train_step(model, _sgd(p for p in model.parameters() if p.requires_grad))
-        steps_alone = {
-            "siamkit": lambda ours=ours, views=views: ours(views),
-            "lightly": lambda run=run, views=views: run(views[0], views[1]),
-        }
-        alone = windows(steps_alone, args.steps, args.repeats, b)
-        ours_step, theirs_step = alone["siamkit"], alone["lightly"]
-
-        theirs_epoch = {}
-        dataset = CifarPIL(train.images, SimSiamTransform(input_size=32, gaussian_blur=0.0))
-        for w in args.workers:
-            model = lightly_model()
-            run = lightly_train_step(model, _sgd(p for p in model.parameters() if p.requires_grad))
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_size=b, shuffle=True, drop_last=True, num_workers=w, persistent_workers=w > 0
-            )
-            it = iter(loader)
-
-            def one(it=it, run=run):
-                (x0, x1), _ = next(it)
-                run(x0, x1)
-
-            theirs_epoch[w] = windows({"lightly": one}, args.steps, args.repeats, b)["lightly"]
-            del it, loader
-
-        ours_epoch = siamkit_epoch(args, method)
-        best = max(theirs_epoch.values())
-        row = [method, f"{ours_step:.0f}", f"{theirs_step:.0f}", f"{ours_step / theirs_step:.2f}x", f"{ours_epoch:.0f}"]
-        row += [f"{theirs_epoch[w]:.0f}" for w in args.workers]
+        seconds = interleaved(measurements(args, method, train), args.repeats)
+        rate = {name: steps * b / sec for name, sec in seconds.items()}
+        best = max(rate[f"lightly epoch {w}"] for w in args.workers)
+        ours_step, ours_epoch = rate["siamkit step"], rate["siamkit epoch"]
+        row = [method, f"{ours_step:.0f}", f"{rate['lightly step']:.0f}", f"{ours_step / rate['lightly step']:.2f}x"]
+        row += [f"{ours_epoch:.0f}", *(f"{rate[f'lightly epoch {w}']:.0f}" for w in args.workers)]
         row += [f"{ours_epoch / best:.2f}x", f"{100 * ours_epoch / ours_step:.0f} %"]
         print("| " + " | ".join(row) + " |", flush=True)
 
 
-def siamkit_epoch(args, method: str) -> float:
-    """Images/s of ``pretrain`` itself: ``repeats + 1`` epochs of ``steps`` steps, the first one warm-up."""
+def measurements(args, method: str, train) -> dict:
+    """One window of each measurement: the two steps alone, siamkit's epoch, lightly's epochs."""
+    from lightly.transforms import SimSiamTransform
+
+    b, steps = args.batch, args.steps
+    mcfg = ModelConfig(backbone=args.backbone, width=args.width)
+    total = (args.repeats + 1) * steps
+    torch.manual_seed(0)
+    views = torch.randn(2, b, 32, 32, 3).permute(0, 1, 4, 2, 3)  # pre-augmented, channels-last
+    ours = siamkit_train_step(SiameseNet(mcfg).to(memory_format=CL), method, total)
+    torch.manual_seed(0)
+    backbone = SiameseNet(mcfg).backbone  # the same backbone class and init as siamkit's
+    model = LightlyModel(backbone, backbone.feature_dim, method, total * (2 + len(args.workers))).to(memory_format=CL)
+    theirs = lightly_train_step(model, _sgd(p for p in model.parameters() if p.requires_grad))
+
+    def repeat(fn):
+        def window():
+            for _ in range(steps):
+                fn()
+
+        return window
+
+    fns = {
+        "siamkit step": repeat(lambda: ours(views)),
+        "lightly step": repeat(lambda: theirs(views[0], views[1])),
+        "siamkit epoch": lambda: siamkit_epoch_seconds(args, method),
+    }
+    dataset = CifarPIL(train.images, SimSiamTransform(input_size=32, gaussian_blur=0.0))
+    for w in args.workers:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=b, shuffle=True, drop_last=True, num_workers=w, persistent_workers=w > 0
+        )
+        it = iter(loader)
+
+        def one(it=it):
+            (x0, x1), _ = next(it)
+            theirs(x0, x1)
+
+        fns[f"lightly epoch {w}"] = repeat(one)
+    return fns
+
+
+def siamkit_epoch_seconds(args, method: str) -> float:
+    """``siamkit.train.pretrain`` itself for two epochs of ``steps`` steps (kNN monitor off);
+    the seconds of the second epoch as the loop measured them (data, augmentation, steps)."""
     cfg = build_config(
         {
             "method.name": method,
@@ -237,16 +229,17 @@ def siamkit_epoch(args, method: str) -> float:
             "model.backbone": args.backbone,
             "model.width": args.width,
             "train.batch_size": args.batch,
-            "train.epochs": args.repeats + 1,
+            "train.epochs": 2,
             "train.precision": "bf16",
             "train.knn_every": 0,
+            "train.knn_train_subset": 100,
         },
         preset="cpu",
     )
     with tempfile.TemporaryDirectory() as tmp:
         pretrain(cfg, Path(tmp) / "run", progress=False)
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
-    return statistics.median(r["img_per_s"] for r in rows if r["epoch"] > 1)
+    return rows[-1]["seconds"]
 
 
 if __name__ == "__main__":
