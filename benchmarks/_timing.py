@@ -9,8 +9,23 @@ each side's median over the rounds.
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def short_pretrain(values: dict[str, Any], preset: str = "cpu") -> list[dict[str, Any]]:
+    """``siamkit.train.pretrain`` itself on ``values`` over ``preset``, in a temporary folder, with no
+    progress bar; the rows of its ``metrics.jsonl``."""
+    from siamkit.config import build_config
+    from siamkit.evaluate.report import read_jsonl
+    from siamkit.train.loop import pretrain
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pretrain(build_config(values, preset=preset), Path(tmp) / "run", progress=False)
+        return read_jsonl(Path(tmp) / "run" / "metrics.jsonl")
 
 
 def median_time(fn, repeats: int) -> float:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from siamkit.experiments import export_dataset
 from siamkit.results import fill_markers
 
 HERE = Path(__file__).resolve().parent
@@ -63,15 +64,6 @@ def machine() -> str:
     )
 
 
-def export_cifar(data: Path, shared: Path) -> None:
-    if (data / "cifar-10-batches-py" / "test_batch").exists():
-        return
-    exporter = shared / "export.py"
-    if not exporter.exists():
-        sys.exit(f"{exporter} not found: pass --shared (the folder of the packed datasets) or --data-root")
-    subprocess.run([sys.executable, str(exporter), "cifar10", str(data)], check=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these blocks")
@@ -79,8 +71,10 @@ def main() -> None:
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--page", default=str(REPO / "docs" / "benchmarks.md"))
     args = parser.parse_args()
-    export_cifar(Path(args.data_root), Path(args.shared))
+    export_dataset("cifar10", Path(args.data_root), Path(args.shared))
     page = Path(args.page)
+    if not page.exists():
+        sys.exit(f"{page} not found: --page must name the benchmarks page with its <!-- bench:NAME --> blocks")
     todo = benches(args.data_root)
     names = args.only or ["machine", *todo]
     for name in names:

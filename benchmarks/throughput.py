@@ -12,16 +12,13 @@ otherwise idle machine: the numbers are only comparable within one run of this s
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
-from pathlib import Path
 
 import torch
+from _timing import short_pretrain
 
 from siamkit.config import build_config
 from siamkit.methods import METHODS
-from siamkit.train.loop import pretrain
 
 
 def main() -> None:
@@ -39,27 +36,24 @@ def main() -> None:
     print("| method | views encoded per image | img/s (median) | relative to simsiam |")
     print("|---|---|---|---|")
     base = None
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.methods:
-            cfg = build_config(
-                {
-                    "method.name": name,
-                    "data.dataset": "cifar10",
-                    "data.data_root": args.data_root,
-                    "train.epochs": args.epochs,
-                    "train.knn_every": 0,
-                    "train.knn_train_subset": 1000,
-                },
-                preset=args.preset,
-            )
-            cfg = build_config({**cfg.flat(), "data.train_subset": args.steps * cfg.train.batch_size}, preset=None)
-            out = Path(tmp) / name
-            pretrain(cfg, out, progress=False)
-            rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-            rate = statistics.median(r["img_per_s"] for r in rows if r["epoch"] > 1)
-            base = base or (rate if name == "simsiam" else None)
-            rel = f"{rate / base:.2f}" if base else "-"
-            print(f"| `{name}` | {METHODS[name].views_drawn} | {rate:.0f} | {rel} |", flush=True)
+    batch = build_config({"data.data_root": args.data_root}, preset=args.preset).train.batch_size
+    for name in args.methods:
+        rows = short_pretrain(
+            {
+                "method.name": name,
+                "data.dataset": "cifar10",
+                "data.data_root": args.data_root,
+                "data.train_subset": args.steps * batch,
+                "train.epochs": args.epochs,
+                "train.knn_every": 0,
+                "train.knn_train_subset": 1000,
+            },
+            preset=args.preset,
+        )
+        rate = statistics.median(r["img_per_s"] for r in rows if r["epoch"] > 1)
+        base = base or (rate if name == "simsiam" else None)
+        rel = f"{rate / base:.2f}" if base else "-"
+        print(f"| `{name}` | {METHODS[name].views_drawn} | {rate:.0f} | {rel} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,21 +29,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import tempfile
 from pathlib import Path
 
 import torch
-from _timing import interleaved
+from _timing import interleaved, short_pretrain
 from torch import nn
 
-from siamkit.config import build_config
 from siamkit.data.datasets import load_cifar
 from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.models.momentum import MomentumTarget
 from siamkit.train import step
-from siamkit.train.loop import pretrain
 
 CL = torch.channels_last
 
@@ -220,7 +216,7 @@ def measurements(args, method: str, train) -> dict:
 def siamkit_epoch_seconds(args, method: str) -> float:
     """``siamkit.train.pretrain`` itself for two epochs of ``steps`` steps (kNN monitor off);
     the seconds of the second epoch as the loop measured them (data, augmentation, steps)."""
-    cfg = build_config(
+    rows = short_pretrain(
         {
             "method.name": method,
             "data.dataset": "cifar10",
@@ -233,12 +229,8 @@ def siamkit_epoch_seconds(args, method: str) -> float:
             "train.precision": "bf16",
             "train.knn_every": 0,
             "train.knn_train_subset": 100,
-        },
-        preset="cpu",
+        }
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        pretrain(cfg, Path(tmp) / "run", progress=False)
-        rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     return rows[-1]["seconds"]
 
 

@@ -32,12 +32,16 @@ class RunSpec:
     epoch_factor: float = 1.0  # x the protocol's epochs: "equal compute" baselines train longer
 
     @property
-    def run_id(self) -> str:
-        """Folder name: readable, and unique for what is trained."""
+    def group(self) -> str:
+        """What is trained, without the seed: one row of a results table."""
         key = (sorted(self.overrides), self.epoch_factor)
         digest = hashlib.sha1(repr(key).encode()).hexdigest()[:6] if key != ([], 1.0) else ""
-        parts = [self.method, *(p for p in (self.tag, digest) if p), f"s{self.seed}"]
-        return "-".join(parts)
+        return "-".join([self.method, *(p for p in (self.tag, digest) if p)])
+
+    @property
+    def run_id(self) -> str:
+        """Folder name: readable, and unique for what is trained."""
+        return f"{self.group}-s{self.seed}"
 
     def config(self, protocol: dict[str, Any]) -> Config:
         values = {**protocol, "method.name": self.method, "train.seed": self.seed, **dict(self.overrides)}
@@ -242,21 +246,30 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+EXPORTED = {  # a shared dataset -> the file that exists once its export to the standard layout is complete
+    "cifar10": Path("cifar-10-batches-py") / "test_batch",
+    "imagenette32": Path("imagenette32") / ".complete",
+}
+
+
+def export_dataset(name: str, data: Path, shared: Path) -> None:
+    """Export the packed dataset ``name`` from ``shared`` into ``data`` with its exporter, unless done."""
+    import subprocess
+
+    if (data / EXPORTED[name]).exists():
+        return
+    exporter = shared / "export.py"
+    if not exporter.exists():
+        raise FileNotFoundError(f"{exporter} not found: pass --shared, the folder of the packed datasets")
+    subprocess.run([sys.executable, str(exporter), name, str(data)], check=True)
+
+
 def prepare_data(root: Path, shared: Path) -> dict[str, dict[str, str]]:
     """Export the shared packed datasets to their standard layouts under ``root/data`` (once), and
     return the evaluation data of each evaluation kind."""
-    import subprocess
-
     data = root / "data"
-    for name, marker in (
-        ("cifar10", data / "cifar-10-batches-py" / "test_batch"),
-        ("imagenette32", data / "imagenette32" / ".complete"),
-    ):
-        if not marker.exists():
-            exporter = shared / "export.py"
-            if not exporter.exists():
-                raise FileNotFoundError(f"{exporter} not found: pass --shared, the folder of the packed datasets")
-            subprocess.run([sys.executable, str(exporter), name, str(data)], check=True)
+    for name in EXPORTED:
+        export_dataset(name, data, shared)
     cifar = {"dataset": "cifar10", "data_root": str(data)}
     return {
         "linear": cifar,

@@ -16,7 +16,6 @@ import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from siamkit.evaluate.report import RunRecord, load_run, read_jsonl
 from siamkit.experiments import DIVERGED, Experiment, RunSpec
@@ -25,33 +24,26 @@ RECORDS = ("metrics.jsonl", "evals.jsonl", "config.yaml", "run.json", DIVERGED)
 
 
 def archive_runs(root: Path, archive: Path) -> list[str]:
-    """Copy the small records of every run folder under ``root`` into ``archive``; returns the ids."""
+    """Copy the small records of every run folder under ``root`` (and of the random encoder's, which
+    has evaluations only) into ``archive``; returns the folder names."""
     copied = []
-    for run in sorted(p for p in Path(root).iterdir() if (p / "metrics.jsonl").exists()):
-        dest = archive / run.name
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in RECORDS:
-            if (run / name).exists():
-                shutil.copyfile(run / name, dest / name)
+    for run in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        present = [name for name in RECORDS if (run / name).exists()]
+        if "metrics.jsonl" not in present and not (run.name.startswith("random-") and present):
+            continue  # exported data, or a run that has not written a record yet
+        (archive / run.name).mkdir(parents=True, exist_ok=True)
+        for name in present:
+            shutil.copyfile(run / name, archive / run.name / name)
         copied.append(run.name)
-    for run in sorted(p for p in Path(root).iterdir() if p.name.startswith("random-")):
-        if (run / "evals.jsonl").exists():  # the random encoder's evaluations: no training records
-            (archive / run.name).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run / "evals.jsonl", archive / run.name / "evals.jsonl")
-            copied.append(run.name)
     return copied
 
 
 @dataclass
 class RunResult:
-    """What a table needs of one run: final kNN, collapse std, evaluations, training time."""
+    """One run of an experiment: its spec and its records, whether it finished or diverged."""
 
     spec: RunSpec
     record: RunRecord
-
-    @property
-    def trained(self) -> list[dict[str, Any]]:
-        return [m for m in self.record.metrics if m["epoch"] > 0]
 
     @property
     def diverged(self) -> bool:
@@ -59,28 +51,12 @@ class RunResult:
 
     @property
     def done(self) -> bool:
-        rows = self.trained
+        rows = self.record.trained
         return bool(rows) and rows[-1]["epoch"] >= self.record.config["train"]["epochs"]
-
-    def final(self, key: str) -> float | None:
-        rows = [m for m in self.trained if key in m]
-        return rows[-1][key] if rows else None
-
-    def init(self, key: str) -> float | None:
-        return next((m.get(key) for m in self.record.metrics if m["epoch"] == 0), None)
 
     def eval(self, kind: str) -> float | None:
         results = [e["top1"] for e in self.record.evals if e["eval"] == kind and "top1" in e]
         return results[-1] if results else None
-
-    @property
-    def minutes(self) -> float:
-        return sum(m.get("seconds", 0.0) for m in self.trained) / 60
-
-
-def _group(spec: RunSpec) -> str:
-    """A table row: the run id without its seed."""
-    return spec.run_id.rsplit("-s", 1)[0]
 
 
 def mean_spread(values: list[float], digits: int = 1) -> str:
@@ -97,9 +73,9 @@ def _load(exp: Experiment, archive: Path) -> dict[str, list[RunResult]]:
     for spec in exp.runs:
         path = archive / spec.run_id
         if (path / "metrics.jsonl").exists():
-            groups.setdefault(_group(spec), []).append(RunResult(spec, load_run(path)))
+            groups.setdefault(spec.group, []).append(RunResult(spec, load_run(path)))
         else:
-            groups.setdefault(_group(spec), [])
+            groups.setdefault(spec.group, [])
     return groups
 
 
@@ -110,22 +86,23 @@ def experiment_table(exp: Experiment, archive: Path, random_evals: dict[str, flo
     head += ["collapse std (end)", "train min / run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups = _load(exp, archive)
-    inits = [f for runs in groups.values() for f in runs if f.init("knn_top1") is not None]
+    inits = [f for runs in groups.values() for f in runs if f.record.init("knn_top1") is not None]
     if inits:  # epoch 0 of every run is the kNN monitor on that run's random initialisation
         row = ["random init", str(len(inits))]
-        row += [mean_spread([f.init(k) for f in inits]) for k in ("knn1_top1", "knn_top1")]
+        row += [mean_spread([f.record.init(k) for f in inits]) for k in ("knn1_top1", "knn_top1")]
         row += [_fmt(random_evals.get(e)) for e in evals] + ["-", "-"]
         lines.append("| " + " | ".join(row) + " |")
     for name, runs in groups.items():
         done = [f for f in runs if f.done]
-        planned = sum(1 for s in exp.runs if _group(s) == name)
+        planned = sum(1 for s in exp.runs if s.group == name)
         seeds = f"{len(done)}/{planned}" if len(done) < planned else str(planned)
         if diverged := sum(f.diverged for f in runs):
             seeds += f" ({diverged} diverged)"
         row = [f"`{name}`", seeds]
-        row += [mean_spread([f.final(k) for f in done]) for k in ("knn1_top1", "knn_top1")]
+        row += [mean_spread([f.record.final(k) for f in done]) for k in ("knn1_top1", "knn_top1")]
         row += [mean_spread([v for f in done if (v := f.eval(e)) is not None]) for e in evals]
-        row += [mean_spread([f.final("z_std") for f in done], 4), mean_spread([f.minutes for f in done])]
+        row += [mean_spread([f.record.final("z_std") for f in done], 4)]
+        row += [mean_spread([f.record.train_seconds / 60 for f in done])]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -26,6 +26,24 @@ class RunRecord:
         pts = [(r["epoch"], r[key]) for r in self.metrics if key in r]
         return [p[0] for p in pts], [p[1] for p in pts]
 
+    @property
+    def trained(self) -> list[dict[str, Any]]:
+        """The rows of trained epochs (epoch 0 is the kNN monitor on the random initialisation)."""
+        return [m for m in self.metrics if m["epoch"] > 0]
+
+    def final(self, key: str) -> float | None:
+        """``key`` on the last trained epoch that measured it."""
+        rows = [m for m in self.trained if key in m]
+        return rows[-1][key] if rows else None
+
+    def init(self, key: str) -> float | None:
+        """``key`` at epoch 0: the randomly initialised encoder."""
+        return next((m.get(key) for m in self.metrics if m["epoch"] == 0), None)
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(m.get("seconds", 0.0) for m in self.trained)
+
 
 class ReportError(ValueError):
     pass
@@ -75,11 +93,10 @@ def table(runs: list[RunRecord]) -> str:
     head += ["final 1-NN", "z_std at end", *eval_keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
-        trained = [m for m in r.metrics if m["epoch"] > 0]
-        knn = [(m["epoch"], m["knn_top1"]) for m in trained if "knn_top1" in m]
-        init = next((m.get("knn_top1") for m in r.metrics if m["epoch"] == 0), None)
+        knn = list(zip(*r.curve("knn_top1"), strict=True))
+        knn = [e for e in knn if e[0] > 0]
         best = max(knn, key=lambda e: e[1]) if knn else None
-        last = trained[-1] if trained else {}
+        last = r.trained[-1] if r.trained else {}
         planned = r.config["train"]["epochs"]
         evals = {}
         for e in r.evals:  # the latest result of each kind wins
@@ -90,8 +107,8 @@ def table(runs: list[RunRecord]) -> str:
             r.info.get("method", r.config["method"]["name"]),
             r.config["model"]["backbone"] + (f" w{r.config['model']['width']}" if r.config["model"]["width"] else ""),
             f"{last.get('epoch', 0)}/{planned}",
-            _minutes(sum(m.get("seconds", 0.0) for m in trained)),
-            _fmt(init),
+            _minutes(r.train_seconds),
+            _fmt(r.init("knn_top1")),
             _fmt(knn[-1][1] if knn else None),
             f"{best[1]:.1f} ({best[0]})" if best else "-",
             _fmt(last.get("knn1_top1")),
