@@ -172,8 +172,8 @@ def _evaluate(checkpoint: str, kind: str, data: dict[str, str]) -> dict[str, Any
 
 # The CPU-scale protocol (issue 5): the `cpu` preset on the full CIFAR-10 training split for 5
 # epochs (975 updates of 256 images), identical across methods (the GSG paper's rule: same number
-# of updates and images per update). At ~466 img/s a SimSiam run trains in ~9 minutes on a 2-core
-# machine, ~10 with its per-epoch kNN; GSG and K-view runs encode twice the views and take ~2x.
+# of updates and images per update). Measured on a 2-core machine: a SimSiam run trains in ~10
+# minutes (plus ~15 s of kNN per epoch); GSG and K-view runs encode twice the views and take ~2.2x.
 # The per-epoch kNN monitor uses a fixed 10,000-image stratified bank (the final evaluations use
 # the full split).
 PROTOCOL: dict[str, Any] = {
