@@ -1,6 +1,6 @@
 from conftest import TINY_RUN
 from siamkit.evaluate.report import read_jsonl
-from siamkit.experiments import EXPERIMENTS, Experiment, RunSpec, run_experiment, run_status
+from siamkit.experiments import EXPERIMENTS, Experiment, RunSpec, evals_for, run_experiment, run_status
 
 PROTOCOL = {**TINY_RUN, "train.epochs": 1, "train.knn_every": 0}
 EVAL = {"linear": {"dataset": "digits"}}
@@ -56,3 +56,35 @@ def test_a_diverged_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
     log.clear()
     run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
     assert log == ["[tiny] skip byol-s0: diverged earlier (the loss became nan at step 3)"]
+
+
+def test_an_archived_run_is_done_on_a_new_machine(tmp_path):
+    """A suite spans sessions whose files are lost: the committed archive of records must carry it."""
+    exp = Experiment("tiny", "claim", (RunSpec("simsiam"), RunSpec("byol")))
+    first, archive = tmp_path / "first", tmp_path / "archive"
+    run_experiment(exp, first, PROTOCOL, EVAL, log=[].append, archive=archive)
+    assert sorted(p.name for p in archive.iterdir()) == ["byol-s0", "random-resnet10_cifar-w4", "simsiam-s0"]
+    assert not list(archive.rglob("*.pt"))  # records only, no weights
+
+    log: list[str] = []
+    second = tmp_path / "second"  # the first machine is gone
+    statuses = run_experiment(exp, second, PROTOCOL, EVAL, log=log.append, archive=archive)
+    assert log == [] and all(s.archived and s.trained for s in statuses)
+
+    # an evaluation the archive lacks needs the weights: the run trains again, and is archived again
+    more = Experiment("more", "claim", (RunSpec("simsiam"),), evals=("linear", "knn"), random_baseline=False)
+    run_experiment(more, second, PROTOCOL, {**EVAL, "knn": {"dataset": "digits"}}, log=log.append, archive=archive)
+    assert log[0] == "[more] archived simsiam-s0 has no checkpoint (missing knn): training it again"
+    assert log[1:] == [
+        "[more] train simsiam-s0: epoch 0/1",
+        "[more] eval knn simsiam-s0",
+        "[more] eval linear simsiam-s0",
+    ]
+    assert {e["eval"] for e in read_jsonl(archive / "simsiam-s0" / "evals.jsonl")} == {"knn", "linear"}
+
+
+def test_every_evaluation_a_shared_run_needs_is_done_while_its_weights_exist():
+    """guiding reports no evaluation, but its SimSiam is table 1's: linear, transfer and t-SNE too."""
+    guiding = EXPERIMENTS["guiding"]
+    assert evals_for(RunSpec("simsiam", 0), guiding, tuple(EXPERIMENTS.values())) == ["linear", "transfer", "tsne"]
+    assert evals_for(RunSpec("simsiam-gsg-reverse", 0), guiding, tuple(EXPERIMENTS.values())) == []

@@ -106,17 +106,19 @@ def _experiment(args: argparse.Namespace) -> int:
         missing = write_results(root, Path(args.docs), EXPERIMENTS)
         print(f"updated {page}" + (f"; no markers for: {', '.join(missing)}" if missing else ""))
         return 0
+    archive = Path(args.archive) if args.archive else None
     if args.list or not args.name:
         for exp in EXPERIMENTS.values():
-            states = [run_status(r, root, protocol) for r in exp.runs]
-            done = sum(s.trained for s in states)
+            states = [run_status(r, root, protocol, archive) for r in exp.runs]
+            done = sum(s.trained or bool(s.diverged) for s in states)
             print(f"{exp.name:<13} {done}/{len(states)} runs trained  {exp.claim}")
         return 0
-    if args.name not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {args.name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    exp = EXPERIMENTS[args.name]
+    if args.name not in (*EXPERIMENTS, "all"):
+        raise ConfigError(f"unknown experiment {args.name!r}; choose one of {', '.join(EXPERIMENTS)}, or all")
     eval_data = prepare_data(root, Path(args.shared)) if not args.dry_run else {}
-    run_experiment(exp, root, protocol, eval_data, dry_run=args.dry_run)
+    suite = tuple(EXPERIMENTS.values())
+    for exp in suite if args.name == "all" else [EXPERIMENTS[args.name]]:
+        run_experiment(exp, root, protocol, eval_data, dry_run=args.dry_run, archive=archive, others=suite)
     return 0
 
 
@@ -227,9 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("export"))
 
     p = sub.add_parser("experiment", help="run one of the papers' experiments at CPU scale (resumable)")
-    p.add_argument("name", nargs="?", help="table1, guiding, collapse, ensemble, transfer, shared-views")
+    p.add_argument("name", nargs="?", help="table1, guiding, collapse, ensemble, transfer, shared-views, or all")
     p.add_argument("--root", default="experiments", help="folder for runs and exported data (default ./experiments)")
     p.add_argument("--shared", default="../shared/data", help="folder of the packed datasets and export.py")
+    p.add_argument(
+        "--archive",
+        help="copy each finished run's records (no weights) here, and skip runs finished here: "
+        "commit it to carry a suite over to another machine (the results page uses docs/results/runs)",
+    )
     p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     p.add_argument("--list", action="store_true", help="list the experiments and the state of their runs")
     p.add_argument(

@@ -12,30 +12,18 @@ hand-written and left as it is.
 from __future__ import annotations
 
 import re
-import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from siamkit.evaluate.report import RunRecord, load_run, read_jsonl
-from siamkit.experiments import DIVERGED, Experiment, RunSpec
-
-RECORDS = ("metrics.jsonl", "evals.jsonl", "config.yaml", "run.json", DIVERGED)
+from siamkit.experiments import DIVERGED, Experiment, RunSpec, archive_run
 
 
 def archive_runs(root: Path, archive: Path) -> list[str]:
     """Copy the small records of every run folder under ``root`` (and of the random encoder's, which
     has evaluations only) into ``archive``; returns the folder names."""
-    copied = []
-    for run in sorted(p for p in Path(root).iterdir() if p.is_dir()):
-        present = [name for name in RECORDS if (run / name).exists()]
-        if "metrics.jsonl" not in present and not (run.name.startswith("random-") and present):
-            continue  # exported data, or a run that has not written a record yet
-        (archive / run.name).mkdir(parents=True, exist_ok=True)
-        for name in present:
-            shutil.copyfile(run / name, archive / run.name / name)
-        copied.append(run.name)
-    return copied
+    return [run.name for run in sorted(p for p in Path(root).iterdir() if p.is_dir()) if archive_run(run, archive)]
 
 
 @dataclass
