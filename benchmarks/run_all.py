@@ -25,6 +25,7 @@ import torch
 
 from siamkit.experiments import export_dataset
 from siamkit.results import fill_markers
+from siamkit.train.loop import machine_name
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -47,11 +48,7 @@ def benches(data: str) -> dict[str, list[str]]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = machine_name("cpu")
     versions = [f"torch {torch.__version__}", f"Python {platform.python_version()}"]
     for name in ("lightly", "torchvision", "sklearn"):
         with contextlib.suppress(ImportError):

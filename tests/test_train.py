@@ -65,7 +65,8 @@ def test_outputs_and_metrics(tmp_path):
         assert key in rows[-1], key
     assert rows[-1] == row
     assert Config.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == cfg
-    assert json.loads((run / "run.json").read_text())["steps_per_epoch"] == 4
+    info = json.loads((run / "run.json").read_text())
+    assert info["steps_per_epoch"] == 4 and info["machine"] and info["threads"] >= 1  # times need their machine
     assert list((run / "tensorboard").iterdir())
     ck = load_checkpoint(run / "checkpoint.pt")
     assert (ck["epoch"], ck["step_in_epoch"], ck["global_step"]) == (2, 0, 8)

@@ -136,6 +136,19 @@ class _Writer:
             self.tb.close()
 
 
+def machine_name(device: torch.device | str = "cpu") -> str:
+    """The processor that trains: the GPU's name on CUDA, else the CPU's model (from /proc/cpuinfo
+    on Linux). Recorded in run.json: run times are only comparable on the same machine."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def _autocast(precision: str, device: torch.device):
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -284,6 +297,8 @@ class Trainer:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "device": str(self.info.device),
+            "machine": machine_name(self.info.device),
+            "threads": torch.get_num_threads(),
             "world_size": self.info.world,
             "per_rank_batch": self.per_rank,
             "base_lr": self.base_lr,
