@@ -2,10 +2,19 @@
 
 import json
 
+import pytest
 import yaml
 
 from siamkit.experiments import DIVERGED, Experiment, RunSpec
-from siamkit.results import archive_runs, experiment_table, fill_markers, mean_spread, write_results
+from siamkit.results import (
+    archive_runs,
+    check_reproduction,
+    experiment_table,
+    fill_markers,
+    mean_spread,
+    seed_spread,
+    write_results,
+)
 
 
 def fake_run(root, run_id, knn, knn1, z_std, seconds, epochs=2, evals=(), planned=2):
@@ -79,3 +88,22 @@ def test_fill_markers_takes_a_prefix(tmp_path):
     page.write_text("<!-- bench:flops -->\n<!-- /bench:flops -->\n" + other)
     assert fill_markers(page, {"flops": "42"}, prefix="bench") == []
     assert page.read_text() == "<!-- bench:flops -->\n42\n<!-- /bench:flops -->\n" + other
+
+
+def test_a_rerun_is_checked_against_the_archive_within_twice_the_seed_spread(tmp_path):
+    archive, rerun = tmp_path / "archive", tmp_path / "rerun"
+    fake_run(archive, "simsiam-s0", 40.0, 35.0, 0.02, 60.0, evals=[{"eval": "linear", "top1": 50.0}])
+    fake_run(archive, "simsiam-s1", 42.0, 37.0, 0.02, 60.0, evals=[{"eval": "linear", "top1": 52.0}])
+    exp = Experiment("t", "claim", (RunSpec("simsiam", 0), RunSpec("simsiam", 1)))
+    spread = seed_spread({"t": exp}, archive)
+    assert spread == pytest.approx({"knn_top1": 2**0.5, "knn1_top1": 2**0.5, "linear": 2**0.5})  # std of (x, x + 2)
+
+    fake_run(rerun, "simsiam-s0", 41.0, 35.0, 0.02, 60.0, evals=[{"eval": "linear", "top1": 55.0}])
+    table, ok = check_reproduction(exp, rerun, archive, spread)
+    assert not ok  # linear moved by 5 > 2 x 1.41
+    assert "| simsiam-s0 | kNN k=200 weighted | 40.00 | 41.00 | +1.00 | 2.83 | yes |" in table
+    assert "| simsiam-s0 | linear | 50.00 | 55.00 | +5.00 | 2.83 | **no** |" in table
+    assert "simsiam-s1" not in table  # not re-run: nothing to compare
+
+    _, ok = check_reproduction(exp, tmp_path / "nothing", archive, spread)
+    assert not ok

@@ -107,6 +107,16 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"updated {page}" + (f"; no markers for: {', '.join(missing)}" if missing else ""))
         return 0
     archive = Path(args.archive) if args.archive else None
+    if args.check:
+        from siamkit.results import check_reproduction, seed_spread
+
+        if args.name not in EXPERIMENTS:
+            raise ConfigError(f"--check needs an experiment name, one of {', '.join(EXPERIMENTS)}")
+        archive = archive or Path(args.docs) / "results" / "runs"
+        table, ok = check_reproduction(EXPERIMENTS[args.name], root, archive, seed_spread(EXPERIMENTS, archive))
+        print(table)
+        print(f"{args.name}: {'reproduced' if ok else 'NOT reproduced'} within 2x the seed spread of {archive}")
+        return 0 if ok else 1
     if args.list or not args.name:
         for exp in EXPERIMENTS.values():
             states = [run_status(r, root, protocol, archive) for r in exp.runs]
@@ -245,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="archive the runs' records under DOCS/results/runs and rebuild the tables and plots of DOCS/results.md",
     )
     p.add_argument("--docs", default="docs", help="the docs folder holding results.md (default ./docs)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compare NAME's runs finished under --root with the archived ones (--archive, default "
+        "DOCS/results/runs): each final number within 2x the seed spread; exit 1 if not",
+    )
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser("presets", help="list the named presets and what each reproduces")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def experiment_table(exp: Experiment, archive: Path, random_evals: dict[str, flo
         row += [mean_spread([f.record.final("z_std") for f in done], 4)]
         row += [mean_spread([f.record.train_seconds / 60 for f in done])]
         lines.append("| " + " | ".join(row) + " |")
+    machines = Counter(f.record.info.get("machine", "not recorded") for runs in groups.values() for f in runs if f.done)
+    if machines:  # run times compare only on one machine
+        lines.append("\nTrained on: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(machines.items())) + ".")
     return "\n".join(lines)
 
 
@@ -113,7 +117,7 @@ def random_baseline(archive: Path) -> dict[str, float]:
 
 
 def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
-    """Weighted kNN and collapse std per epoch, one line per method (mean over seeds, band = min-max)."""
+    """Weighted kNN, 1-NN and collapse std per epoch, one line per method (mean over seeds, band = min-max)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,8 +126,12 @@ def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
     groups = {k: v for k, v in _load(exp, archive).items() if v}
     if not groups:
         return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = (("knn_top1", "weighted kNN top-1 (%)"), ("z_std", "collapse std of z"))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    panels = (
+        ("knn_top1", "weighted kNN (k=200) top-1 (%)"),
+        ("knn1_top1", "kNN k=1 top-1 (%)"),
+        ("z_std", "collapse std of z"),
+    )
     for (key, ylabel), ax in zip(panels, axes, strict=True):
         for name, runs in groups.items():
             curves = [dict(zip(*f.record.curve(key), strict=True)) for f in runs]
@@ -140,10 +148,11 @@ def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     d = next(iter(groups.values()))[0].record.config["model"].get("proj_dim", 2048)
-    axes[1].axhline(d**-0.5, color="gray", linestyle=":", linewidth=1, label="healthy 1/sqrt(D)")
-    axes[0].set_title(f"{exp.name}: kNN per epoch (epoch 0 = random init)")
-    axes[1].set_title("collapse monitor (0 = collapsed)")
-    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    axes[2].axhline(d**-0.5, color="gray", linestyle=":", linewidth=1, label="healthy 1/sqrt(D)")
+    axes[0].set_title(f"{exp.name}: weighted kNN per epoch (0 = random init)")
+    axes[1].set_title("1-NN per epoch")
+    axes[2].set_title("collapse monitor (0 = collapsed)")
+    axes[2].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -179,6 +188,64 @@ def write_results(root: Path | None, docs: Path, experiments: dict[str, Experime
         body = experiment_table(exp, archive, random_evals)
         png = docs / "results" / f"{exp.name}.png"
         if experiment_plot(exp, archive, png):
-            body += f"\n\n![{exp.name}: kNN and collapse std per epoch](results/{png.name})"
+            body += f"\n\n![{exp.name}: kNN, 1-NN and collapse std per epoch](results/{png.name})"
         blocks[exp.name] = body
     return fill_markers(docs / "results.md", blocks)
+
+
+# ---- reproduction check: a re-run against the archive ------------------------------------------------
+
+_CHECKED = (
+    ("knn1_top1", "kNN k=1"),
+    ("knn_top1", "kNN k=200 weighted"),
+    ("linear", "linear"),
+    ("transfer", "transfer"),
+)
+
+
+def _value(f: RunResult, key: str) -> float | None:
+    return f.eval(key) if key in ("linear", "transfer") else f.record.final(key)
+
+
+def seed_spread(experiments: dict[str, Experiment], archive: Path) -> dict[str, float]:
+    """Per metric, the median over multi-seed groups of the std over seeds: the run-to-run spread
+    the results page states, and the yardstick a re-run is checked against."""
+    stds: dict[str, list[float]] = {key: [] for key, _ in _CHECKED}
+    seen = set()
+    for exp in experiments.values():
+        for group, runs in _load(exp, archive).items():
+            done = [f for f in runs if f.done]
+            if group in seen or len(done) < 2:
+                continue
+            seen.add(group)
+            for key, _ in _CHECKED:
+                values = [v for f in done if (v := _value(f, key)) is not None]
+                if len(values) >= 2:
+                    stds[key].append(statistics.stdev(values))
+    return {key: statistics.median(v) for key, v in stds.items() if v}
+
+
+def check_reproduction(exp: Experiment, rerun: Path, archive: Path, spread: dict[str, float]) -> tuple[str, bool]:
+    """Compare each run of ``exp`` finished under ``rerun`` with the archived run of the same id:
+    a markdown table, and whether every difference is within 2x the seed spread."""
+    lines = ["| run | metric | archived | re-run | difference | 2 x seed spread | within |", "|" + "---|" * 7]
+    ok, compared = True, 0
+    for spec in exp.runs:
+        new_path, old_path = Path(rerun) / spec.run_id, archive / spec.run_id
+        if not (new_path / "metrics.jsonl").exists() or not (old_path / "metrics.jsonl").exists():
+            continue
+        new, old = RunResult(spec, load_run(new_path)), RunResult(spec, load_run(old_path))
+        if not (new.done and old.done):
+            continue
+        for key, name in _CHECKED:
+            a, b = _value(old, key), _value(new, key)
+            if a is None or b is None or key not in spread:
+                continue
+            within = abs(b - a) <= 2 * spread[key]
+            ok &= within
+            compared += 1
+            row = [spec.run_id, name, f"{a:.2f}", f"{b:.2f}", f"{b - a:+.2f}", f"{2 * spread[key]:.2f}"]
+            lines.append("| " + " | ".join([*row, "yes" if within else "**no**"]) + " |")
+    if not compared:
+        return f"no finished run of {exp.name} under {rerun} has an archived counterpart in {archive}", False
+    return "\n".join(lines), ok
