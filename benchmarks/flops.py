@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.train import step
+from siamkit.train.memory import keep_freed_memory
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--matmul", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    keep_freed_memory()  # the allocator setting siamkit's training runs with
     spec = resolve_method("simsiam")
     print(
         f"{args.backbone} width {args.width}, batch {args.batch}, {torch.get_num_threads()} threads, "

@@ -22,6 +22,7 @@ from siamkit.config import build_config
 from siamkit.methods import resolve_method
 from siamkit.models import SiameseNet
 from siamkit.train import step
+from siamkit.train.memory import keep_freed_memory
 
 
 def main() -> None:
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    keep_freed_memory()  # the allocator setting siamkit's training runs with
     cfg = build_config({"data.dataset": "digits"}, preset=args.preset)
     b, d = cfg.train.batch_size, cfg.model.proj_dim
     bf16 = cfg.train.precision == "bf16"

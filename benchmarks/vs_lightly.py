@@ -40,6 +40,7 @@ from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.models.momentum import MomentumTarget
 from siamkit.train import step
+from siamkit.train.memory import keep_freed_memory
 
 CL = torch.channels_last
 
@@ -148,6 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     import lightly
 
+    keep_freed_memory()  # what siamkit's training does; set first, so both sides run on the same allocator
     b, steps = args.batch, args.steps
     train = load_cifar("cifar10", Path(args.data_root), "train")
     print(

@@ -29,6 +29,7 @@ from siamkit.evaluate.report import read_jsonl
 from siamkit.models import MomentumTarget, SiameseNet, tau_at
 from siamkit.train import distributed
 from siamkit.train.checkpoint import CHECKPOINT, load_checkpoint, save_atomic
+from siamkit.train.memory import keep_freed_memory
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
 from siamkit.train.step import step
 
@@ -214,6 +215,7 @@ def pretrain(cfg: Config, out: str | Path, resume: bool = False, progress: bool 
     ``checkpoint.pt`` (every epoch, and on SIGINT/SIGTERM). ``resume=True`` continues from
     ``out/checkpoint.pt``; on CPU the result is bit-identical to an uninterrupted run.
     """
+    keep_freed_memory()  # before the first large allocation: steps reuse their memory (train/memory.py)
     info = distributed.setup(cfg.train.device)
     try:
         return Trainer(cfg, Path(out), info, resume).train(progress)
@@ -299,6 +301,7 @@ class Trainer:
             "device": str(self.info.device),
             "machine": machine_name(self.info.device),
             "threads": torch.get_num_threads(),
+            "malloc": keep_freed_memory(),
             "world_size": self.info.world,
             "per_rank_batch": self.per_rank,
             "base_lr": self.base_lr,
