@@ -4,9 +4,11 @@
 
 FLOPs of one SimSiam step (forward and backward of both views, loss) are counted with
 ``torch.utils.flop_counter.FlopCounterMode``; the step is timed (median after a warm-up); the peak
-is the median FLOP/s of a square matmul, timed interleaved with the step. Then the bf16 step is profiled
-(``torch.profiler``, two steps) and its time split by kind of operator: where the time goes that
-the matmul peak does not bound.
+is the faster of two dense kernels timed interleaved with the step: a square ``torch.mm`` and a 1x1
+convolution (a GEMM through oneDNN). Both are needed: fp32 ``torch.mm`` goes through MKL, which runs
+far below the hardware on AMD CPUs, so a matmul alone can understate the machine's peak. Then the
+bf16 step is profiled (``torch.profiler``, two steps) and its time split by kind of operator: where
+the time goes that the matmul peak does not bound.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def main() -> None:
         f"{args.backbone} width {args.width}, batch {args.batch}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}\n"
     )
-    print("| precision | step FLOPs (G) | step (ms) | achieved GFLOP/s | matmul peak GFLOP/s | share of peak |")
-    print("|---|---|---|---|---|---|")
+    head = "| precision | step FLOPs (G) | step (ms) | achieved GFLOP/s | torch.mm GFLOP/s | 1x1 conv GFLOP/s |"
+    print(head + " share of the faster |")
+    print("|---|---|---|---|---|---|---|")
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         net = SiameseNet(ModelConfig(backbone=args.backbone, width=args.width)).to(memory_format=torch.channels_last)
         views = torch.randn(2, args.batch, 32, 32, 3).permute(0, 1, 4, 2, 3)
@@ -55,16 +58,24 @@ def main() -> None:
             train_step()
         flops = counter.get_total_flops()
         a, b = torch.randn(args.matmul, args.matmul, dtype=dtype), torch.randn(args.matmul, args.matmul, dtype=dtype)
+        x = torch.randn(256, 512, 16, 16, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(512, 512, 1, 1, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
         def matmul(a=a, b=b):
             torch.mm(a, b)
 
-        sec = interleaved({"step": train_step, "matmul": matmul}, args.repeats)
-        seconds, peak = sec["step"], 2 * args.matmul**3 / sec["matmul"]
+        def conv1x1(x=x, w=w):
+            torch.nn.functional.conv2d(x, w)
+
+        sec = interleaved({"step": train_step, "matmul": matmul, "conv1x1": conv1x1}, args.repeats)
+        seconds = sec["step"]
+        mm = 2 * args.matmul**3 / sec["matmul"]
+        conv = 2 * x.shape[0] * x.shape[2] * x.shape[3] * w.shape[0] * w.shape[1] / sec["conv1x1"]
+        peak = max(mm, conv)
         achieved = flops / seconds
         print(
-            f"| {precision} | {flops / 1e9:.1f} | {seconds * 1000:.0f} | {achieved / 1e9:.0f} | {peak / 1e9:.0f} | "
-            f"{100 * achieved / peak:.0f} % |"
+            f"| {precision} | {flops / 1e9:.1f} | {seconds * 1000:.0f} | {achieved / 1e9:.0f} | {mm / 1e9:.0f} | "
+            f"{conv / 1e9:.0f} | {100 * achieved / peak:.0f} % |"
         )
         if precision == "bf16":
             split = time_split(train_step)
