@@ -47,14 +47,28 @@ def benches(data: str) -> dict[str, list[str]]:
     }
 
 
+ISA = (  # what decides the bf16 matmul peak: AMX tiles > AVX-512 bf16 > AVX2
+    ("amx_bf16", "AMX bf16"),
+    ("avx512_bf16", "AVX-512 bf16"),
+    ("avx512f", "AVX-512"),
+    ("avx2", "AVX2"),
+)
+
+
 def machine() -> str:
     cpu = machine_name("cpu")
     versions = [f"torch {torch.__version__}", f"Python {platform.python_version()}"]
     for name in ("lightly", "torchvision", "sklearn"):
         with contextlib.suppress(ImportError):
             versions.append(f"{name} {__import__(name).__version__}")
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    isa = [name for flag, name in ISA if flag in flags] or ["instruction sets not read"]
     return (
-        f"- CPU: {cpu}; {torch.get_num_threads()} torch threads on {len(os.sched_getaffinity(0))} "
+        f"- CPU: {cpu} ({', '.join(isa)}); {torch.get_num_threads()} torch threads on {len(os.sched_getaffinity(0))} "
         f"cores; bf16 matmul through {'oneDNN' if torch.backends.mkldnn.is_available() else 'no oneDNN'}\n"
         f"- {', '.join(versions)}\n"
         f"- {platform.system()} {platform.release()}"
