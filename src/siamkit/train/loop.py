@@ -138,16 +138,25 @@ class _Writer:
 
 
 def machine_name(device: torch.device | str = "cpu") -> str:
-    """The processor that trains: the GPU's name on CUDA, else the CPU's model (from /proc/cpuinfo
-    on Linux). Recorded in run.json: run times are only comparable on the same machine."""
+    """The processor that trains: the GPU's name on CUDA, else the CPU's model from /proc/cpuinfo
+    on Linux, with its family and model numbers (virtual machines may report a bare "AMD EPYC" for
+    generations whose step times differ 2x). Recorded in run.json: run times are only comparable on
+    the same machine."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpuinfo = Path("/proc/cpuinfo")
+    fields: dict[str, str] = {}
     for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "model name" not in fields:
+        return platform.processor() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        return f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+    return fields["model name"]
 
 
 def _autocast(precision: str, device: torch.device):
