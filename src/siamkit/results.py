@@ -122,6 +122,7 @@ def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     groups = {k: v for k, v in _load(exp, archive).items() if v}
     if not groups:
@@ -145,6 +146,7 @@ def experiment_plot(exp: Experiment, archive: Path, path: Path) -> bool:
                 hi = [max(c[e] for c in curves) for e in epochs]
                 ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.15)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 1.5
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     d = next(iter(groups.values()))[0].record.config["model"].get("proj_dim", 2048)
