@@ -82,6 +82,24 @@ def test_write_results_builds_tables_and_plots_from_the_archive_alone(tmp_path):
     assert "| `simsiam` | 1 | 35.0 | 40.0 |" in (docs / "results.md").read_text()
 
 
+def test_write_results_shows_the_archived_tsne_pictures_side_by_side(tmp_path):
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    for run_id in ("simsiam-s0", "simsiam-gsg-s0"):
+        fake_run(root, run_id, 40.0, 35.0, 0.02, 60.0)
+    (root / "simsiam-s0" / "tsne.png").write_bytes(b"png")
+    docs.mkdir()
+    (docs / "results.md").write_text("<!-- results:t -->\n<!-- /results:t -->\n")
+    runs = (RunSpec("simsiam", 0), RunSpec("simsiam-gsg", 0))
+    exp = {"t": Experiment("t", "claim", runs, evals=(), tsne=("simsiam-s0", "simsiam-gsg-s0"))}
+    write_results(root, docs, exp)
+    page = (docs / "results.md").read_text()
+    assert "| t-SNE of `simsiam-s0` |\n|---|\n| ![t-SNE of simsiam-s0](results/runs/simsiam-s0/tsne.png) |" in page
+    assert "simsiam-gsg-s0/tsne.png" not in page  # not drawn yet: no broken link
+    (root / "simsiam-gsg-s0" / "tsne.png").write_bytes(b"png")
+    write_results(root, docs, exp)
+    assert "| t-SNE of `simsiam-s0` | t-SNE of `simsiam-gsg-s0` |\n|---|---|\n" in (docs / "results.md").read_text()
+
+
 def test_fill_markers_takes_a_prefix(tmp_path):
     page = tmp_path / "benchmarks.md"
     other = "<!-- results:flops -->\n<!-- /results:flops -->\n"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siamkit.evaluate.report import RunRecord, load_run, read_jsonl
-from siamkit.experiments import DIVERGED, Experiment, RunSpec, archive_run
+from siamkit.experiments import DIVERGED, TSNE, Experiment, RunSpec, archive_run
 
 
 def archive_runs(root: Path, archive: Path) -> list[str]:
@@ -177,6 +177,17 @@ def fill_markers(page: Path, blocks: dict[str, str], prefix: str = "results") ->
     return missing
 
 
+def tsne_figures(exp: Experiment, archive: Path, link: str = "results/runs") -> str:
+    """The archived t-SNE pictures of ``exp.tsne``'s runs side by side, as a markdown table whose
+    image links start with ``link`` (the archive as the page sees it); empty when none is drawn."""
+    runs = [r for r in exp.tsne if (archive / r / TSNE).exists()]
+    if not runs:
+        return ""
+    head = "| " + " | ".join(f"t-SNE of `{r}`" for r in runs) + " |"
+    cells = "| " + " | ".join(f"![t-SNE of {r}]({link}/{r}/{TSNE})" for r in runs) + " |"
+    return "\n\n" + "\n".join([head, "|" + "---|" * len(runs), cells])
+
+
 def write_results(root: Path | None, docs: Path, experiments: dict[str, Experiment]) -> list[str]:
     """Archive ``root``'s runs (if given), then rebuild every experiment's table and plot into
     ``docs/results.md`` and ``docs/results/NAME.png``; returns the experiments with no marker."""
@@ -191,6 +202,7 @@ def write_results(root: Path | None, docs: Path, experiments: dict[str, Experime
         png = docs / "results" / f"{exp.name}.png"
         if experiment_plot(exp, archive, png):
             body += f"\n\n![{exp.name}: kNN, 1-NN and collapse std per epoch](results/{png.name})"
+        body += tsne_figures(exp, archive)
         blocks[exp.name] = body
     return fill_markers(docs / "results.md", blocks)
 
