@@ -28,6 +28,32 @@ def _weights(run):
     return ck["model"], ck["target"], ck["optimizer"]["state"]
 
 
+def test_cpu_steal_share_by_hand(monkeypatch):
+    """Two timed segments: 3 of 40 jiffies, then 1 of 60 were stolen: 4 / 100 of the epoch."""
+    readings = iter([(13.0, 140.0), (101.0, 1000.0), (102.0, 1060.0)])
+    monkeypatch.setattr(loop, "cpu_times", lambda: next(readings))
+    acc = loop._Epoch()
+    acc.timed(time.perf_counter(), (10.0, 100.0))  # reads (13, 140)
+    acc.timed(time.perf_counter(), loop.cpu_times())  # starts at (101, 1000), ends at (102, 1060)
+    assert acc.steal_share() == pytest.approx(0.04)
+    again = loop._Epoch.from_state(acc.state(), torch.device("cpu"))  # a checkpoint mid-epoch keeps it
+    assert again.steal_share() == pytest.approx(0.04)
+    old = {k: v for k, v in acc.state().items() if not k.startswith("cpu_")}  # checkpoints from before
+    assert loop._Epoch.from_state(old, torch.device("cpu")).steal_share() is None
+    monkeypatch.setattr(loop, "cpu_times", lambda: None)  # no /proc/stat: nothing recorded, no error
+    acc = loop._Epoch()
+    acc.timed(time.perf_counter(), None)
+    assert acc.steal_share() is None
+
+
+def test_cpu_times_reads_proc_stat():
+    times = loop.cpu_times()
+    if times is None:
+        pytest.skip("no /proc/stat here")
+    steal, total = times
+    assert 0 <= steal <= total and total > 0
+
+
 def _assert_identical(a, b):
     for part_a, part_b in zip(a, b, strict=True):
         if part_a is None:
@@ -64,6 +90,8 @@ def test_outputs_and_metrics(tmp_path):
     ):
         assert key in rows[-1], key
     assert rows[-1] == row
+    if loop.cpu_times() is not None:  # Linux: the host's share of the machine's CPU time is recorded
+        assert 0.0 <= rows[-1]["cpu_steal"] <= 1.0
     assert Config.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == cfg
     info = json.loads((run / "run.json").read_text())
     assert info["steps_per_epoch"] == 4 and info["machine"] and info["threads"] >= 1  # times need their machine

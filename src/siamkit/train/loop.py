@@ -54,6 +54,8 @@ class _Epoch:
     steps: int = 0
     images: int = 0
     seconds: float = 0.0
+    cpu_steal: float = 0.0  # the machine's CPU time taken by the hypervisor during the steps (jiffies)
+    cpu_total: float = 0.0  # all of the machine's CPU time during the steps (jiffies)
 
     def add(self, metrics: dict[str, Tensor], images: int) -> None:
         for k, v in metrics.items():
@@ -74,11 +76,28 @@ class _Epoch:
             "steps": self.steps,
             "images": self.images,
             "seconds": self.seconds,
+            "cpu_steal": self.cpu_steal,
+            "cpu_total": self.cpu_total,
         }
 
     @classmethod
     def from_state(cls, s: dict[str, Any], device: torch.device) -> _Epoch:
-        return cls({k: v.to(device) for k, v in s["sums"].items()}, s["steps"], s["images"], s["seconds"])
+        sums = {k: v.to(device) for k, v in s["sums"].items()}
+        # checkpoints written before the steal time was kept have no cpu_* entries
+        return cls(sums, s["steps"], s["images"], s["seconds"], s.get("cpu_steal", 0.0), s.get("cpu_total", 0.0))
+
+    def timed(self, t0: float, cpu0: tuple[float, float] | None) -> None:
+        """Add the wall time since ``t0`` and the CPU times since ``cpu0`` (from :func:`cpu_times`)."""
+        self.seconds += time.perf_counter() - t0
+        cpu1 = cpu_times()
+        if cpu0 is not None and cpu1 is not None:
+            self.cpu_steal += cpu1[0] - cpu0[0]
+            self.cpu_total += cpu1[1] - cpu0[1]
+
+    def steal_share(self) -> float | None:
+        """The share of the machine's CPU time a virtual machine's host took away while the steps
+        ran (0 on bare metal; None where /proc/stat is not available)."""
+        return self.cpu_steal / self.cpu_total if self.cpu_total > 0 else None
 
 
 class _Signals:
@@ -157,6 +176,22 @@ def machine_name(device: torch.device | str = "cpu") -> str:
     if "cpu family" in fields and "model" in fields:
         return f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
     return fields["model name"]
+
+
+def cpu_times() -> tuple[float, float] | None:
+    """(steal, total) CPU time of the whole machine so far, in jiffies, from /proc/stat's ``cpu``
+    line; None where it is not available (not Linux). On a virtual machine steal is the time the
+    host ran something else while this machine wanted to run: a run's time is only comparable
+    with another's when both had little of it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    ticks = [float(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return ticks[7], sum(ticks)
 
 
 def _autocast(precision: str, device: torch.device):
@@ -398,6 +433,8 @@ class Trainer:
                     "img_per_s": acc.images / max(acc.seconds, 1e-9),
                     "seconds": acc.seconds,
                 }
+                if (steal := acc.steal_share()) is not None:
+                    row["cpu_steal"] = steal
                 if self.info.is_main and (self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)):
                     row.update(
                         knn_monitor(
@@ -442,7 +479,7 @@ class Trainer:
             self.cfg.data.num_workers,
         )
         lr = self.base_lr
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_times()
         for k, x in enumerate(batches, start=self.start_step):
             global_step = self.epoch * self.steps_per_epoch + k
             lr = lr_at(self.cfg.optim, self.base_lr, global_step, self.steps_per_epoch, tc.epochs)
@@ -457,7 +494,7 @@ class Trainer:
                 pending = []
             if distributed.any_rank(signals.signum is not None, info):
                 _check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
-                acc.seconds += time.perf_counter() - t0
+                acc.timed(t0, cpu0)
                 self._save(k + 1, acc, {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()})
                 bar.close()
                 raise Interrupted(
@@ -465,7 +502,7 @@ class Trainer:
                     f"checkpoint saved to {self.ckpt_path}. "
                     f"Resume with: siamkit pretrain --resume --out {self.out}"
                 )
-        acc.seconds += time.perf_counter() - t0
+        acc.timed(t0, cpu0)
         return acc, lr
 
     def _step(self, x: Tensor, global_step: int, lr: float, g_aug, g_step) -> dict[str, Tensor]:
@@ -512,4 +549,6 @@ def _summary(row: dict[str, Any], epochs: int) -> str:
     if "case0" in row:
         parts.append("cases " + "/".join(f"{row[f'case{i}']:.2f}" for i in range(4)))
     parts.append(f"{row['seconds']:.1f}s, {row['img_per_s']:.0f} img/s")
+    if row.get("cpu_steal", 0) >= 0.01:  # a virtual machine's host took CPU time: the rate is low
+        parts.append(f"(CPU steal {100 * row['cpu_steal']:.0f} %)")
     return "  ".join(parts)
