@@ -114,6 +114,17 @@ def test_resume_at_an_epoch_boundary_is_bit_identical(tmp_path, method):
     assert [json.loads(r)["epoch"] for r in rows] == [0, 1, 2, 3]
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_again_with_one_epoch_0(tmp_path):
+    """Killed in epoch 1 there is no checkpoint, only epoch 0 of metrics.jsonl: the run starts
+    from nothing, measures the random init again, and replaces that row instead of adding one."""
+    run = tmp_path / "run"
+    loop.pretrain(_cfg(train__epochs=1), run, progress=False)
+    (run / "checkpoint.pt").unlink()
+    loop.pretrain(_cfg(train__epochs=2), run, progress=False)
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+
+
 def _spawn(out, epochs, method="byol-gsg"):
     args = [
         sys.executable,

@@ -126,8 +126,11 @@ class _Writer:
     """metrics.jsonl (one object per epoch) and TensorBoard events, on rank 0."""
 
     def __init__(self, out: Path, keep_epochs: int):
+        """Keeps the rows of epochs 0..``keep_epochs`` already written (a resumed run); rows of
+        later epochs, which the checkpoint does not hold (killed in between), are dropped.
+        ``keep_epochs=-1``: a run that starts from nothing, which writes its epoch 0 again."""
         self.path = out / "metrics.jsonl"
-        if self.path.exists():  # drop rows of epochs the checkpoint does not hold (killed in between)
+        if self.path.exists():
             kept = [r for r in read_jsonl(self.path) if r.get("epoch", 0) <= keep_epochs]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.tb = None
@@ -357,7 +360,9 @@ class Trainer:
             "channels_last": self.channels_last,
         }
         (self.out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
-        return _Writer(self.out, keep_epochs=self.epoch)
+        # from nothing (no checkpoint, or one saved before the first step) epoch 0 is measured again
+        fresh = self.epoch == 0 and self.start_step == 0
+        return _Writer(self.out, keep_epochs=-1 if fresh else self.epoch)
 
     # ---- checkpoints ----
 
