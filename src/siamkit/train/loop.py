@@ -360,9 +360,12 @@ class Trainer:
             "channels_last": self.channels_last,
         }
         (self.out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
-        # from nothing (no checkpoint, or one saved before the first step) epoch 0 is measured again
-        fresh = self.epoch == 0 and self.start_step == 0
-        return _Writer(self.out, keep_epochs=-1 if fresh else self.epoch)
+        return _Writer(self.out, keep_epochs=-1 if self.from_nothing else self.epoch)
+
+    @property
+    def from_nothing(self) -> bool:
+        """No checkpoint, or one saved before the first step: epoch 0 is measured (again)."""
+        return self.epoch == 0 and self.start_step == 0
 
     # ---- checkpoints ----
 
@@ -422,7 +425,7 @@ class Trainer:
             smoothing=0.1,
         )
         row: dict[str, Any] = {}
-        if self.epoch == 0 and self.start_step == 0 and tc.knn_every:
+        if self.from_nothing and tc.knn_every:
             self._knn_at_init()
         self.model.train()
         with _Signals() as signals:
