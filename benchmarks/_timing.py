@@ -17,11 +17,11 @@ from typing import Any
 
 
 def short_pretrain(values: dict[str, Any], preset: str = "cpu") -> list[dict[str, Any]]:
-    """``siamkit.train.pretrain`` itself on ``values`` over ``preset``, in a temporary folder, with no
+    """``siamkit.pretrain`` itself on ``values`` over ``preset``, in a temporary folder, with no
     progress bar; the rows of its ``metrics.jsonl``."""
     from siamkit.config import build_config
-    from siamkit.evaluate.report import read_jsonl
-    from siamkit.train.loop import pretrain
+    from siamkit.pipeline import pretrain
+    from siamkit.runs import read_jsonl
 
     with tempfile.TemporaryDirectory() as tmp:
         pretrain(build_config(values, preset=preset), Path(tmp) / "run", progress=False)

@@ -19,8 +19,8 @@ import tempfile
 from siamkit.methods import METHODS
 
 BASELINE = (
-    "from siamkit.config import build_config; from siamkit.data.datasets import load_datasets; "
-    "import torch, siamkit.train.loop; load_datasets(build_config({{'data.dataset': 'cifar10', "
+    "from siamkit.config import build_config; from siamkit.data import load_datasets; "
+    "import torch, siamkit.train; load_datasets(build_config({{'data.dataset': 'cifar10', "
     "'data.data_root': {root!r}}}, preset='cpu').data)"
 )
 

@@ -25,7 +25,7 @@ import torch
 
 from siamkit.experiments import export_dataset
 from siamkit.results import fill_markers
-from siamkit.train.loop import machine_name
+from siamkit.train.telemetry import machine_name
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

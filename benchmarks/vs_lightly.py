@@ -35,7 +35,7 @@ import torch
 from _timing import interleaved, short_pretrain
 from torch import nn
 
-from siamkit.data.datasets import load_cifar
+from siamkit.data import load_cifar
 from siamkit.methods import resolve_method
 from siamkit.models import ModelConfig, SiameseNet
 from siamkit.models.momentum import MomentumTarget

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from siamkit.data import DataError, load_cifar, load_digits, load_imagefolder, train_batches
-from siamkit.data import datasets as ds
+from siamkit.data import DataError, load_cifar, load_datasets, load_digits, load_imagefolder, train_batches
+from siamkit.data import cifar as ds
 from siamkit.data.loader import eval_batches
 
 
@@ -117,7 +117,7 @@ def test_class_sets_must_match(tmp_path):
     root = _folder(tmp_path, val_classes=("cat", "cow"))
     cfg = build_config({"data.dataset": "imagefolder", "data.data_root": str(root)})
     with pytest.raises(DataError, match=r"only in train: \['dog'\]; only in validation: \['cow'\]"):
-        ds.load_datasets(cfg.data)
+        load_datasets(cfg.data)
 
 
 def test_large_folders_stream_the_same_pixels(tmp_path):

@@ -10,10 +10,11 @@ from siamkit.config import build_config
 from siamkit.evaluate import extract_features
 from siamkit.evaluate.encoders import load_encoder, load_model
 from siamkit.evaluate.linear import ProbeConfig, accuracy, linear_probe, linear_probe_augmented
-from siamkit.evaluate.report import load_run, table
 from siamkit.evaluate.transfer import fit_logistic, logistic_transfer
 from siamkit.models import build_backbone
-from siamkit.train.loop import pretrain
+from siamkit.pipeline import pretrain
+from siamkit.results import table
+from siamkit.runs import load_run
 
 TINY = {**TINY_RUN, "train.epochs": 2}
 
@@ -154,7 +155,7 @@ def test_export_round_trips(run, tmp_path, capsys):
 
 def test_torchvision_export_keys_load_into_a_torchvision_layout(tmp_path):
     from siamkit.models import SiameseNet
-    from siamkit.train.checkpoint import save_atomic
+    from siamkit.runs import save_checkpoint as save_atomic
 
     cfg = build_config({"model.backbone": "resnet18", "data.dataset": "digits"})
     net = SiameseNet(cfg.model)

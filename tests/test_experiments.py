@@ -1,6 +1,6 @@
 from conftest import TINY_RUN
-from siamkit.evaluate.report import read_jsonl
 from siamkit.experiments import EXPERIMENTS, Experiment, RunSpec, evals_for, run_experiment, run_status
+from siamkit.runs import read_jsonl
 
 PROTOCOL = {**TINY_RUN, "train.epochs": 1, "train.knn_every": 0}
 EVAL = {"linear": {"dataset": "digits"}}
@@ -36,14 +36,15 @@ def test_runner_trains_evaluates_skips_and_resumes(tmp_path):
 
 
 def test_a_diverged_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch):
-    import siamkit.train.loop as loop
+    from siamkit.errors import NonFiniteLoss
+    from siamkit.experiments import runner as loop
 
     real = loop.pretrain
 
     def pretrain(cfg, out, resume=False, progress=True):
         if cfg.method.name == "byol":
             out.mkdir(parents=True, exist_ok=True)
-            raise loop.NonFiniteLoss("the loss became nan at step 3")
+            raise NonFiniteLoss("the loss became nan at step 3")
         return real(cfg, out, resume, progress)
 
     monkeypatch.setattr(loop, "pretrain", pretrain)

@@ -12,9 +12,10 @@ import torch
 import yaml
 
 from conftest import TINY_RUN
+from siamkit import errors, pipeline
 from siamkit.config import Config, build_config
-from siamkit.train import loop
-from siamkit.train.checkpoint import load_checkpoint
+from siamkit.runs import load_checkpoint
+from siamkit.train import telemetry, trainer
 
 TINY = {**TINY_RUN, "train.log_every": 2}
 
@@ -31,23 +32,23 @@ def _weights(run):
 def test_cpu_steal_share_by_hand(monkeypatch):
     """Two timed segments: 3 of 40 jiffies, then 1 of 60 were stolen: 4 / 100 of the epoch."""
     readings = iter([(13.0, 140.0), (101.0, 1000.0), (102.0, 1060.0)])
-    monkeypatch.setattr(loop, "cpu_times", lambda: next(readings))
-    acc = loop._Epoch()
+    monkeypatch.setattr(telemetry, "cpu_times", lambda: next(readings))
+    acc = telemetry.EpochMeter()
     acc.timed(time.perf_counter(), (10.0, 100.0))  # reads (13, 140)
-    acc.timed(time.perf_counter(), loop.cpu_times())  # starts at (101, 1000), ends at (102, 1060)
+    acc.timed(time.perf_counter(), telemetry.cpu_times())  # starts at (101, 1000), ends at (102, 1060)
     assert acc.steal_share() == pytest.approx(0.04)
-    again = loop._Epoch.from_state(acc.state(), torch.device("cpu"))  # a checkpoint mid-epoch keeps it
+    again = telemetry.EpochMeter.from_state(acc.state(), torch.device("cpu"))  # a checkpoint mid-epoch keeps it
     assert again.steal_share() == pytest.approx(0.04)
     old = {k: v for k, v in acc.state().items() if not k.startswith("cpu_")}  # checkpoints from before
-    assert loop._Epoch.from_state(old, torch.device("cpu")).steal_share() is None
-    monkeypatch.setattr(loop, "cpu_times", lambda: None)  # no /proc/stat: nothing recorded, no error
-    acc = loop._Epoch()
+    assert telemetry.EpochMeter.from_state(old, torch.device("cpu")).steal_share() is None
+    monkeypatch.setattr(telemetry, "cpu_times", lambda: None)  # no /proc/stat: nothing recorded, no error
+    acc = telemetry.EpochMeter()
     acc.timed(time.perf_counter(), None)
     assert acc.steal_share() is None
 
 
 def test_cpu_times_reads_proc_stat():
-    times = loop.cpu_times()
+    times = telemetry.cpu_times()
     if times is None:
         pytest.skip("no /proc/stat here")
     steal, total = times
@@ -71,7 +72,7 @@ def _assert_identical(a, b):
 
 def test_outputs_and_metrics(tmp_path):
     cfg = _cfg(method__name="byol-gsg", train__epochs=2, train__precision="bf16")  # bf16 + channels_last
-    row = loop.pretrain(cfg, tmp_path / "run", progress=False)
+    row = pipeline.pretrain(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1, 2]  # epoch 0: the kNN monitor at initialisation
@@ -90,7 +91,7 @@ def test_outputs_and_metrics(tmp_path):
     ):
         assert key in rows[-1], key
     assert rows[-1] == row
-    if loop.cpu_times() is not None:  # Linux: the host's share of the machine's CPU time is recorded
+    if telemetry.cpu_times() is not None:  # Linux: the host's share of the machine's CPU time is recorded
         assert 0.0 <= rows[-1]["cpu_steal"] <= 1.0
     assert Config.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == cfg
     info = json.loads((run / "run.json").read_text())
@@ -100,15 +101,15 @@ def test_outputs_and_metrics(tmp_path):
     assert (ck["epoch"], ck["step_in_epoch"], ck["global_step"]) == (2, 0, 8)
     assert Config.from_dict(ck["config"]) == cfg
     assert not list(run.glob(".*tmp*"))  # atomic writes leave no temporary files
-    with pytest.raises(loop.TrainingError, match="already holds a run"):
-        loop.pretrain(cfg, run, progress=False)
+    with pytest.raises(errors.TrainingError, match="already holds a run"):
+        pipeline.pretrain(cfg, run, progress=False)
 
 
 @pytest.mark.parametrize("method", ["byol-gsg", "simsiam"])
 def test_resume_at_an_epoch_boundary_is_bit_identical(tmp_path, method):
-    loop.pretrain(_cfg(method__name=method, train__epochs=3), tmp_path / "whole", progress=False)
-    loop.pretrain(_cfg(method__name=method, train__epochs=1), tmp_path / "parts", progress=False)
-    loop.pretrain(_cfg(method__name=method, train__epochs=3), tmp_path / "parts", resume=True, progress=False)
+    pipeline.pretrain(_cfg(method__name=method, train__epochs=3), tmp_path / "whole", progress=False)
+    pipeline.pretrain(_cfg(method__name=method, train__epochs=1), tmp_path / "parts", progress=False)
+    pipeline.pretrain(_cfg(method__name=method, train__epochs=3), tmp_path / "parts", resume=True, progress=False)
     _assert_identical(_weights(tmp_path / "whole"), _weights(tmp_path / "parts"))
     rows = (tmp_path / "parts" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [0, 1, 2, 3]
@@ -118,9 +119,9 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_with_one_epoch_0(
     """Killed in epoch 1 there is no checkpoint, only epoch 0 of metrics.jsonl: the run starts
     from nothing, measures the random init again, and replaces that row instead of adding one."""
     run = tmp_path / "run"
-    loop.pretrain(_cfg(train__epochs=1), run, progress=False)
+    pipeline.pretrain(_cfg(train__epochs=1), run, progress=False)
     (run / "checkpoint.pt").unlink()
-    loop.pretrain(_cfg(train__epochs=2), run, progress=False)
+    pipeline.pretrain(_cfg(train__epochs=2), run, progress=False)
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1, 2]
 
@@ -193,9 +194,9 @@ def test_a_killed_or_interrupted_run_resumes_to_the_same_weights(tmp_path, sig):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    loop.pretrain(_cfg(train__epochs=1), run, progress=False)
+    pipeline.pretrain(_cfg(train__epochs=1), run, progress=False)
     before = (run / "checkpoint.pt").read_bytes()
-    real_step = loop.step
+    real_step = trainer.step
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -206,9 +207,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
             metrics["loss"] = loss.detach()
         return loss, metrics
 
-    monkeypatch.setattr(loop, "step", poisoned)
-    with pytest.raises(loop.NonFiniteLoss) as e:
-        loop.pretrain(_cfg(train__epochs=3), run, resume=True, progress=False)
+    monkeypatch.setattr(trainer, "step", poisoned)
+    with pytest.raises(errors.NonFiniteLoss) as e:
+        pipeline.pretrain(_cfg(train__epochs=3), run, resume=True, progress=False)
     assert "at step 7 (epoch 2, batch 3)" in str(e.value)
     assert str(run / "checkpoint.pt") in str(e.value)
     assert (run / "checkpoint.pt").read_bytes() == before

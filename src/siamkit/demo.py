@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 
 from siamkit.config import build_config
-from siamkit.evaluate.report import read_jsonl
-from siamkit.train.loop import pretrain
+from siamkit.errors import ConfigError
+from siamkit.pipeline import pretrain
+from siamkit.runs import RunFolder
 
 
 def run_demo(out: Path, epochs: int | None = None) -> int:
     values: dict[str, object] = {"method.name": "simsiam-gsg", "train.device": "cpu"}
-    if epochs:
+    if epochs is not None:
         values["train.epochs"] = epochs
     cfg = build_config(values, preset="digits")
     if out.exists():
         if not (out / "config.yaml").exists():
-            raise SystemExit(f"siamkit demo: {out} exists and is not a siamkit run; pass another --out")
+            raise ConfigError(f"{out} exists and is not a siamkit run folder; pass another --out")
         shutil.rmtree(out)
     print(
         f"Pretraining {cfg.method.name} on the embedded digits (1,347 train / 450 test images), "
@@ -30,8 +30,9 @@ def run_demo(out: Path, epochs: int | None = None) -> int:
     row = pretrain(cfg, out)
     minutes = (time.perf_counter() - t0) / 60
     # epoch 0 of metrics.jsonl: the same network before training (random initialisation)
-    base = next(r for r in read_jsonl(out / "metrics.jsonl") if r["epoch"] == 0)
-    test_size = json.loads((out / "run.json").read_text())["test_images"]
+    folder = RunFolder(out)
+    base = next(r for r in folder.read_metrics() if r["epoch"] == 0)
+    test_size = folder.read_info()["test_images"]
     k = cfg.train.knn_k
     print()
     print(f"kNN accuracy on the digits test split ({test_size} images), frozen backbone features:")

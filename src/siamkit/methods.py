@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from siamkit.config import TAU_SCHEDULES
+from siamkit.errors import ConfigError
 from siamkit.losses import GSG_MODES
-from siamkit.models.momentum import TAU_SCHEDULES
+from siamkit.registry import METHODS
 
 TARGETS = ("stopgrad", "momentum")
 OBJECTIVES = ("symmetric", "guided", "ensemble")
@@ -34,7 +36,7 @@ class MethodSpec:
     - ``views``: augmented views per image that enter the objective (2, or K).
     - ``shared_views``: GSG only. The paper draws two fresh views of the partner image (4 views
       per image per step); ``True`` reuses the partner's own two views from the batch instead
-      (our option, SPEC objective 5, off by default).
+      (siamkit's option, off by default).
     """
 
     name: str
@@ -45,13 +47,13 @@ class MethodSpec:
     gsg_mode: str = "guided"
     shared_views: bool = False
     leave_one_out: bool = False
-    tau: float = 0.99  # GSG authors' code uses a constant 0.99 for BYOL (SPEC objective 4)
+    tau: float = 0.99  # the GSG authors' code: a constant 0.99 for BYOL
     tau_schedule: str = "constant"
     paper: str = ""
 
     def __post_init__(self) -> None:
-        def bad(msg: str) -> ValueError:
-            return ValueError(f"method {self.name!r}: {msg}")
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(f"method {self.name!r}: {msg}")
 
         if self.target not in TARGETS:
             raise bad(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
@@ -79,6 +81,16 @@ class MethodSpec:
         if self.tau_schedule not in TAU_SCHEDULES:
             raise bad(f"unknown tau_schedule {self.tau_schedule!r}; choose one of {', '.join(TAU_SCHEDULES)}")
 
+    def resolve(self, **overrides: object) -> MethodSpec:
+        """This spec with ``overrides`` applied (e.g. ``predictor=False``, ``views=8``); ``None``
+        values are ignored, so options that were not given can be passed through. Unknown keys and
+        invalid combinations raise :class:`ConfigError` naming the valid choices."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(given) - set(OVERRIDABLE))
+        if unknown:
+            raise ConfigError(f"unknown method option(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDABLE)}")
+        return dataclasses.replace(self, **given)
+
     @property
     def views_drawn(self) -> int:
         """Augmented views per image the data pipeline must produce for one step.
@@ -94,9 +106,9 @@ class MethodSpec:
     @property
     def label(self) -> str:
         """The name plus its non-default switches, for tables and plots."""
-        base = METHODS.get(self.name)
-        if base is None:
+        if self.name not in METHODS:
             return self.name
+        base = METHODS.get(self.name)
         extras = [
             f"{f.name}={getattr(self, f.name)}"
             for f in dataclasses.fields(self)
@@ -111,43 +123,36 @@ def _gsg(name: str, target: str, mode: str) -> MethodSpec:
     return MethodSpec(name, target, "guided", gsg_mode=mode, paper=GSG)
 
 
-METHODS: dict[str, MethodSpec] = {
-    m.name: m
-    for m in (
-        MethodSpec("simsiam", "stopgrad", "symmetric", paper=SIMSIAM),
-        MethodSpec("simsiam-kaug", "stopgrad", "symmetric", views=4, paper=ENSIAM + " (baseline)"),
-        MethodSpec("ensiam", "stopgrad", "ensemble", views=4, paper=ENSIAM),
-        MethodSpec("byol", "momentum", "symmetric", paper=BYOL + ", heads as in GSG"),
-        MethodSpec("byol-ensemble", "momentum", "ensemble", views=4, paper=ENSIAM + " (extension)"),
-        _gsg("simsiam-gsg", "stopgrad", "guided"),
-        _gsg("simsiam-gsg-random", "stopgrad", "random"),
-        _gsg("simsiam-gsg-reverse", "stopgrad", "reverse"),
-        _gsg("byol-gsg", "momentum", "guided"),
-        _gsg("byol-gsg-random", "momentum", "random"),
-        _gsg("byol-gsg-reverse", "momentum", "reverse"),
-    )
-}
-
 OVERRIDABLE = tuple(
     f.name for f in dataclasses.fields(MethodSpec) if f.name not in ("name", "target", "objective", "paper")
 )
 
 
-def resolve_method(name: str, **overrides: object) -> MethodSpec:
-    """The registered spec ``name`` with ``overrides`` applied (e.g. ``predictor=False``, ``views=8``).
+def register_method(spec: MethodSpec, replace: bool = False) -> MethodSpec:
+    """Add ``spec`` to the registry (``--method NAME``); it is validated when built."""
+    return METHODS.register(spec.name, spec, replace=replace)
 
-    ``None`` values are ignored, so CLI flags that were not given can be passed through. Unknown
-    names and keys, and invalid combinations, raise ``ValueError`` naming the valid choices.
-    """
-    try:
-        spec = METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
-    given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = sorted(set(given) - set(OVERRIDABLE))
-    if unknown:
-        raise ValueError(f"unknown method option(s) {', '.join(unknown)}; valid: {', '.join(OVERRIDABLE)}")
-    return dataclasses.replace(spec, **given)
+
+for _m in (
+    MethodSpec("simsiam", "stopgrad", "symmetric", paper=SIMSIAM),
+    MethodSpec("simsiam-kaug", "stopgrad", "symmetric", views=4, paper=ENSIAM + " (baseline)"),
+    MethodSpec("ensiam", "stopgrad", "ensemble", views=4, paper=ENSIAM),
+    MethodSpec("byol", "momentum", "symmetric", paper=BYOL + ", heads as in GSG"),
+    MethodSpec("byol-ensemble", "momentum", "ensemble", views=4, paper=ENSIAM + " (extension)"),
+    _gsg("simsiam-gsg", "stopgrad", "guided"),
+    _gsg("simsiam-gsg-random", "stopgrad", "random"),
+    _gsg("simsiam-gsg-reverse", "stopgrad", "reverse"),
+    _gsg("byol-gsg", "momentum", "guided"),
+    _gsg("byol-gsg-random", "momentum", "random"),
+    _gsg("byol-gsg-reverse", "momentum", "reverse"),
+):
+    register_method(_m)
+
+
+def resolve_method(name: str, **overrides: object) -> MethodSpec:
+    """The registered spec ``name`` with ``overrides`` applied (see :meth:`MethodSpec.resolve`);
+    an unknown name raises :class:`ConfigError` listing the registered ones."""
+    return METHODS.get(name).resolve(**overrides)
 
 
 def methods_table() -> str:
@@ -157,7 +162,7 @@ def methods_table() -> str:
         "ensemble": "EnSiam: D(p_k, sg mean z)",
     }
     rows = [("name", "target", "objective", "views", "predictor", "paper")]
-    for m in METHODS.values():
+    for _, m in METHODS.items():
         obj = f"GSG {m.gsg_mode}" if m.objective == "guided" else objective[m.objective]
         target = "momentum (EMA)" if m.target == "momentum" else "stop-gradient"
         views = "2 + 2 partner" if m.objective == "guided" else str(m.views)

@@ -1,22 +1,22 @@
-"""Data: datasets held as uint8 images, batch iteration, batched multi-view augmentation."""
+"""Data: datasets (a registry) held as uint8 images, batch iteration, batched multi-view augmentation."""
 
-from siamkit.data.augment import RECIPES, AugParams, MultiViewAugment, Recipe, center_normalize
-from siamkit.data.datasets import (
-    DATASETS,
-    DataError,
-    ImageSet,
-    load_cifar,
-    load_datasets,
-    load_digits,
-    load_imagefolder,
-)
+from siamkit.data.augment import AugParams, MultiViewAugment, center_normalize
+from siamkit.data.cifar import load_cifar
+from siamkit.data.digits import load_digits
+from siamkit.data.folders import load_imagefolder
+from siamkit.data.imageset import ImageSet
 from siamkit.data.loader import eval_batches, train_batches
+from siamkit.data.recipes import Recipe, register_recipe
+from siamkit.data.registry import Dataset, load_datasets, register_dataset
+from siamkit.errors import DataError
+from siamkit.registry import DATASETS, RECIPES
 
 __all__ = [
     "DATASETS",
     "RECIPES",
     "AugParams",
     "DataError",
+    "Dataset",
     "ImageSet",
     "MultiViewAugment",
     "Recipe",
@@ -26,5 +26,7 @@ __all__ = [
     "load_datasets",
     "load_digits",
     "load_imagefolder",
+    "register_dataset",
+    "register_recipe",
     "train_batches",
 ]

@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from siamkit.data.datasets import ImageSet
 from siamkit.data.images import decode_image
+from siamkit.data.imageset import ImageSet
 
 
 class _Files(Dataset):

@@ -6,47 +6,74 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from siamkit.config import Config
-from siamkit.models import SiameseNet, backbone_info, build_backbone
-from siamkit.models.resnet import ResNet
-from siamkit.train.checkpoint import CheckpointError, checkpoint_file, load_checkpoint
+from siamkit.errors import CheckpointError
+from siamkit.models import SiameseNet, build_backbone, get_backbone
+from siamkit.runs import checkpoint_file, load_checkpoint
+
+RANDOM = "random"  # ``random:BACKBONE[:WIDTH]``: the baseline every comparison shows
 
 
 @dataclass
 class Encoder:
     """A backbone to evaluate and what evaluation needs to know about it."""
 
-    backbone: ResNet
-    name: str  # the checkpoint path, or "random:BACKBONE"
+    backbone: nn.Module
+    name: str  # the checkpoint path, or "random:BACKBONE[:WIDTH]"
     recipe: str | None  # the augmentation recipe it was pretrained with (its normalisation), if any
     run_dir: Path | None  # the run folder, where evaluation results are appended
     config: Config | None  # the run's config (None for random encoders)
     epoch: int | None = None
 
 
+def random_spec(backbone: str, width: int | None = None) -> str:
+    """The ``--checkpoint`` of a randomly initialised ``backbone``: ``random:BACKBONE[:WIDTH]``."""
+    return f"{RANDOM}:{backbone}" + (f":{width}" if width is not None else "")
+
+
+def random_folder_name(backbone: str, width: int | None = None) -> str:
+    """Where a random encoder's evaluations are kept: ``random-BACKBONE[-wWIDTH]``."""
+    return f"{RANDOM}-{backbone}" + (f"-w{width}" if width is not None else "")
+
+
+def parse_random_spec(spec: str) -> tuple[str, int | None]:
+    """``random:BACKBONE[:WIDTH]`` -> ``(backbone, width)``, with clear errors."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or parts[0] != RANDOM or not parts[1]:
+        raise CheckpointError(f"{spec!r}: expected random:BACKBONE or random:BACKBONE:WIDTH")
+    get_backbone(parts[1])  # a clear error listing the backbones
+    if len(parts) == 2:
+        return parts[1], None
+    try:
+        return parts[1], int(parts[2])
+    except ValueError:
+        raise CheckpointError(f"{spec!r}: the width after the backbone must be an integer") from None
+
+
 def load_model(path: str | Path) -> tuple[SiameseNet, Config, dict]:
     """Rebuild the full Siamese network of a checkpoint (or of a run folder's ``checkpoint.pt``)
     from the checkpoint alone."""
     ck = load_checkpoint(path)
+    missing = [k for k in ("config", "model") if k not in ck]
+    if missing:
+        raise CheckpointError(f"{checkpoint_file(path)} has no {' or '.join(missing)}; it cannot rebuild a model")
     cfg = Config.from_dict(ck["config"])
     model = SiameseNet(cfg.model, predictor=cfg.method.spec().predictor)
-    model.load_state_dict(ck["model"])
+    try:
+        model.load_state_dict(ck["model"])
+    except (RuntimeError, TypeError) as e:
+        reason = str(e).splitlines()[0]
+        raise CheckpointError(f"{checkpoint_file(path)}: its weights do not fit its config ({reason})") from None
     return model, cfg, ck
 
 
 def load_encoder(spec: str, seed: int = 0) -> Encoder:
     """``spec`` is a checkpoint file, a run folder holding ``checkpoint.pt``, or
-    ``random:BACKBONE[:WIDTH]`` (the same architecture, randomly initialised with ``seed``: the
-    baseline every report shows)."""
-    if spec.startswith("random:"):
-        parts = spec.split(":")
-        name = parts[1] if len(parts) > 1 else ""
-        backbone_info(name)  # a clear error listing the backbones
-        try:
-            width = int(parts[2]) if len(parts) > 2 else None
-        except ValueError:
-            raise CheckpointError(f"{spec!r}: the width after the backbone must be an integer") from None
+    ``random:BACKBONE[:WIDTH]`` (the same architecture, randomly initialised with ``seed``)."""
+    if spec.startswith(f"{RANDOM}:"):
+        name, width = parse_random_spec(spec)
         torch.manual_seed(seed)
         return Encoder(build_backbone(name, width), spec, None, None, None)
     model, cfg, ck = load_model(spec)

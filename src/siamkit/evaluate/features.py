@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import torch
@@ -10,9 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from siamkit.data.augment import center_normalize
-from siamkit.data.datasets import ImageSet
-from siamkit.data.loader import eval_batches
+from siamkit.data import ImageSet, center_normalize, eval_batches
+from siamkit.precision import autocast
 
 
 @torch.no_grad()
@@ -37,11 +35,6 @@ def extract_features(
     device = torch.device(device)
     was_training = backbone.training
     backbone.eval()
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-        if precision in ("bf16", "fp16")
-        else contextlib.nullcontext()
-    )
     feats, labels = [], []
     try:
         batches = eval_batches(data, batch_size, device, num_workers)
@@ -51,7 +44,7 @@ def extract_features(
             x = center_normalize(x, recipe, size)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
+            with autocast(precision, device):
                 f = backbone(x)
             feats.append(f.float())
             labels.append(y)

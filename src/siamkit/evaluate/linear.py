@@ -1,4 +1,4 @@
-"""The linear probe: a linear classifier on the frozen backbone (SPEC, evaluation).
+"""The linear probe: a linear classifier on the frozen backbone.
 
 CIFAR protocol (GSG appendix D / MoCo): 90 epochs, batch 256, SGD momentum 0.9, lr 30, cosine
 decay, no weight decay, on the backbone's pooled features with the backbone in eval mode. Without
@@ -9,7 +9,7 @@ variant uses LARS (lr 0.1 x batch/256, batch 4096).
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from siamkit.data import RECIPES, MultiViewAugment, train_batches
+from siamkit.precision import autocast
+from siamkit.schedules import cosine
 from siamkit.train.optim import LARS
 
 
@@ -60,7 +63,7 @@ def train_probe(batches, dim: int, num_classes: int, cfg: ProbeConfig, device="c
     opt = _optimizer(head, cfg)
     for epoch in range(cfg.epochs):
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+            group["lr"] = cfg.lr * cosine(epoch / cfg.epochs)
         for x, y in batches(epoch, g):
             loss = F.cross_entropy(head(x), y)
             opt.zero_grad(set_to_none=True)
@@ -130,23 +133,17 @@ def linear_probe_augmented(
 ) -> dict[str, float]:
     """Linear probe trained through the frozen backbone (eval mode, no gradients) on random crops
     and flips of the training images, every epoch anew; tested on the centre view's features."""
-    import dataclasses
-
-    from siamkit.data.augment import RECIPES, MultiViewAugment
-    from siamkit.data.loader import train_batches
-
     base = RECIPES[recipe]
     probe = dataclasses.replace(
         base, name="probe", crop_scale=(0.08, 1.0), flip_p=0.5, jitter_p=0.0, gray_p=0.0, blur_p=0.0
     )
     aug = MultiViewAugment(probe, size, channels_last=False)
-    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     was_training = backbone.training
     backbone.eval()
 
     def batches(epoch: int, g: torch.Generator):
         for x, y in train_batches(train_set, cfg.batch_size, epoch, cfg.seed, device=device, with_labels=True):
-            with torch.no_grad(), autocast:
+            with torch.no_grad(), autocast(precision, device):
                 f = backbone(aug(x, views=1, g=g)[0])
             yield f.float(), y
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from siamkit.splits import stratified_split
+
 WD_GRID = torch.logspace(-6, 5, 45, dtype=torch.float64).tolist()  # Ericsson et al. 2021
 
 
@@ -90,8 +92,5 @@ def logistic_transfer(
 
 def split_train_val(y: Tensor, val_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
     """A fixed, stratified train/validation split of indices (for datasets without a val split)."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    tr, va = train_test_split(np.arange(len(y)), test_size=val_fraction, stratify=y.numpy(), random_state=seed)
-    return torch.from_numpy(np.sort(tr)), torch.from_numpy(np.sort(va))
+    tr, va = stratified_split(y, test_size=val_fraction, seed=seed)
+    return torch.from_numpy(tr), torch.from_numpy(va)

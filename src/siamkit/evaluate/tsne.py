@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from torch import Tensor
 
 
@@ -42,13 +41,3 @@ def tsne_png(features: Tensor, labels: Tensor, classes: list[str], path: Path, t
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
-
-
-def stratified_indices(labels: Tensor, n: int, seed: int = 0) -> np.ndarray:
-    """At most ``n`` indices, stratified by class (t-SNE is quadratic-ish in the number of points)."""
-    if n >= len(labels):
-        return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
-
-    keep, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels.numpy(), random_state=seed)
-    return np.sort(keep)

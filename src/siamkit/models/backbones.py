@@ -1,44 +1,79 @@
-"""The backbone registry: a name -> a ResNet trunk whose feature dimension is known."""
+"""The backbone registry: a name -> how to build the trunk, and what it gives.
+
+A backbone maps images ``(B, 3, H, W)`` to pooled features ``(B, feature_dim)``. Its entry knows
+the feature dimension for a width, the projector depth the papers pair with it, and how its
+weights are named elsewhere (for export). Add one with :func:`register_backbone`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from torch import nn
+
+from siamkit.errors import ConfigError
 from siamkit.models.resnet import BasicBlock, Bottleneck, ResNet
+from siamkit.registry import BACKBONES
 
 
 @dataclass(frozen=True)
-class BackboneInfo:
+class Backbone:
+    """A registered backbone.
+
+    ``build(width)`` returns the module (``width=None``: the default); ``feature_dim(width)`` its
+    output size; ``proj_layers`` the projector depth that goes with it (GSG appendix C: 2 for
+    small-image stems, 3 for ImageNet stems); ``torchvision`` the torchvision model whose
+    ``state_dict`` keys it shares (``None``: not expressible there); ``note`` where it comes from.
+    """
+
     name: str
-    block: type[BasicBlock] | type[Bottleneck]
-    layers: tuple[int, int, int, int]
-    stem: str
-    width: int  # the default width (channels of the first stage)
-    note: str
+    build: Callable[[int | None], nn.Module]
+    feature_dim: Callable[[int | None], int]
+    proj_layers: int = 2
+    default_width: int | None = None
+    torchvision: str | None = None
+    small_stem: bool = False  # 3x3 stride-1 stem, no max-pool (CIFAR-size inputs)
+    note: str = ""
 
-    def feature_dim(self, width: int | None = None) -> int:
-        return (width or self.width) * 8 * self.block.expansion
+    def check_width(self, width: int | None) -> None:
+        if width is not None and self.default_width is None:
+            raise ConfigError(f"model.width: backbone {self.name!r} has no width to set; leave model.width unset")
 
 
-BACKBONES: dict[str, BackboneInfo] = {
-    b.name: b
-    for b in (
-        BackboneInfo("resnet18_cifar", BasicBlock, (2, 2, 2, 2), "cifar", 64, "GSG appendix C.2 (CIFAR-10)"),
-        BackboneInfo("resnet10_cifar", BasicBlock, (1, 1, 1, 1), "cifar", 32, "siamkit's CPU-scale addition"),
-        BackboneInfo("resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "He et al. 2016, torchvision names"),
-        BackboneInfo("resnet50", Bottleneck, (3, 4, 6, 3), "imagenet", 64, "GSG appendix C.1 (ImageNet)"),
+def register_backbone(backbone: Backbone, replace: bool = False) -> Backbone:
+    """Add ``backbone`` to the registry (``--backbone NAME``)."""
+    return BACKBONES.register(backbone.name, backbone, replace=replace)
+
+
+def get_backbone(name: str) -> Backbone:
+    return BACKBONES.get(name)
+
+
+def build_backbone(name: str, width: int | None = None) -> nn.Module:
+    """Build a registered backbone; ``width`` overrides its default width where it has one."""
+    entry = get_backbone(name)
+    entry.check_width(width)
+    return entry.build(width)
+
+
+def _resnet(name: str, block, layers, stem: str, width: int, torchvision: str | None, note: str) -> Backbone:
+    return Backbone(
+        name=name,
+        build=lambda w: ResNet(block, layers, stem=stem, width=w if w is not None else width),
+        feature_dim=lambda w: (w if w is not None else width) * 8 * block.expansion,
+        proj_layers=2 if stem == "cifar" else 3,
+        default_width=width,
+        torchvision=torchvision,
+        small_stem=stem == "cifar",
+        note=note,
     )
-}
 
 
-def backbone_info(name: str) -> BackboneInfo:
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
-
-
-def build_backbone(name: str, width: int | None = None) -> ResNet:
-    """Build a registered backbone; ``width`` overrides the default first-stage width."""
-    info = backbone_info(name)
-    return ResNet(info.block, info.layers, stem=info.stem, width=width or info.width)
+for _b in (
+    _resnet("resnet18_cifar", BasicBlock, (2, 2, 2, 2), "cifar", 64, "resnet18", "GSG appendix C.2 (CIFAR-10)"),
+    _resnet("resnet10_cifar", BasicBlock, (1, 1, 1, 1), "cifar", 32, None, "siamkit's CPU-scale addition"),
+    _resnet("resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "resnet18", "He et al. 2016, torchvision names"),
+    _resnet("resnet50", Bottleneck, (3, 4, 6, 3), "imagenet", 64, "resnet50", "GSG appendix C.1 (ImageNet)"),
+):
+    register_backbone(_b)

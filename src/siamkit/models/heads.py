@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-# GSG appendix C.1/C.2: projector width 2048, predictor bottleneck 512.
-PROJ_DIM = 2048
-PRED_HIDDEN = 512
+from siamkit.config import PRED_HIDDEN, PROJ_DIM
 
 
 def projector(in_dim: int, out_dim: int = PROJ_DIM, hidden_dim: int = PROJ_DIM, layers: int = 2) -> nn.Sequential:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from torch import Tensor, nn
 
+from siamkit.config import TAU_SCHEDULES
 from siamkit.models.siamese import SiameseNet, forward_views
-
-TAU_SCHEDULES = ("constant", "cosine")
+from siamkit.schedules import cosine
 
 
 class MomentumTarget(nn.Module):
@@ -63,6 +62,5 @@ def tau_at(schedule: str, tau_base: float, step: int, total_steps: int) -> float
     if schedule == "constant":
         return tau_base
     if schedule == "cosine":
-        k = min(max(step, 0), total_steps)
-        return 1.0 - (1.0 - tau_base) * (math.cos(math.pi * k / max(total_steps, 1)) + 1.0) / 2.0
+        return 1.0 - (1.0 - tau_base) * cosine(step / max(total_steps, 1))
     raise ValueError(f"unknown tau schedule {schedule!r}; choose one of {', '.join(TAU_SCHEDULES)}")

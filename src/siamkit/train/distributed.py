@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from siamkit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -25,10 +27,13 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto``: the local CUDA device when there is one, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
         if device.index is None:
             device = torch.device("cuda", local_rank)
     return device

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from siamkit.config import OptimConfig
+from siamkit.schedules import cosine
 
 
 class LARS(torch.optim.Optimizer):
@@ -64,7 +63,7 @@ def lr_at(cfg: OptimConfig, base_lr: float, step: int, steps_per_epoch: int, epo
     if cfg.schedule == "constant":
         return base_lr
     span = max(epochs - cfg.warmup_epochs, 1e-12)
-    return base_lr * 0.5 * (1.0 + math.cos(math.pi * min((e - cfg.warmup_epochs) / span, 1.0)))
+    return base_lr * cosine((e - cfg.warmup_epochs) / span)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float, base_lr: float) -> None:

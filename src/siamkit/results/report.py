@@ -2,74 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from siamkit.runs import RunRecord, load_run
 
 
-@dataclass
-class RunRecord:
-    path: Path
-    config: dict[str, Any]
-    info: dict[str, Any]
-    metrics: list[dict[str, Any]]
-    evals: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return f"{self.info.get('method', self.config['method']['name'])} ({self.path.name})"
-
-    def curve(self, key: str) -> tuple[list[int], list[float]]:
-        pts = [(r["epoch"], r[key]) for r in self.metrics if key in r]
-        return [p[0] for p in pts], [p[1] for p in pts]
-
-    @property
-    def trained(self) -> list[dict[str, Any]]:
-        """The rows of trained epochs (epoch 0 is the kNN monitor on the random initialisation)."""
-        return [m for m in self.metrics if m["epoch"] > 0]
-
-    def final(self, key: str) -> float | None:
-        """``key`` on the last trained epoch that measured it."""
-        rows = [m for m in self.trained if key in m]
-        return rows[-1][key] if rows else None
-
-    def init(self, key: str) -> float | None:
-        """``key`` at epoch 0: the randomly initialised encoder."""
-        return next((m.get(key) for m in self.metrics if m["epoch"] == 0), None)
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(m.get("seconds", 0.0) for m in self.trained)
-
-
-class ReportError(ValueError):
-    pass
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def load_run(path: Path) -> RunRecord:
-    path = Path(path)
-    if not (path / "config.yaml").exists() or not (path / "metrics.jsonl").exists():
-        raise ReportError(f"{path} is not a siamkit run folder (no config.yaml and metrics.jsonl)")
-    info = json.loads((path / "run.json").read_text()) if (path / "run.json").exists() else {}
-    return RunRecord(
-        path,
-        yaml.safe_load((path / "config.yaml").read_text()),
-        info,
-        read_jsonl(path / "metrics.jsonl"),
-        read_jsonl(path / "evals.jsonl"),
-    )
-
-
-def _fmt(v: float | None, digits: int = 1) -> str:
+def fmt(v: float | None, digits: int = 1) -> str:
+    """A number for a table: ``digits`` decimals, ``-`` when missing."""
     return "-" if v is None else f"{v:.{digits}f}"
 
 
@@ -108,12 +48,12 @@ def table(runs: list[RunRecord]) -> str:
             r.config["model"]["backbone"] + (f" w{r.config['model']['width']}" if r.config["model"]["width"] else ""),
             f"{last.get('epoch', 0)}/{planned}",
             _minutes(r.train_seconds),
-            _fmt(r.init("knn_top1")),
-            _fmt(knn[-1][1] if knn else None),
+            fmt(r.init("knn_top1")),
+            fmt(knn[-1][1] if knn else None),
             f"{best[1]:.1f} ({best[0]})" if best else "-",
-            _fmt(last.get("knn1_top1")),
-            _fmt(last.get("z_std"), 4),
-        ] + [_fmt(evals.get(k)) for k in eval_keys]
+            fmt(last.get("knn1_top1")),
+            fmt(last.get("z_std"), 4),
+        ] + [fmt(evals.get(k)) for k in eval_keys]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

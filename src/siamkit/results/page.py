@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from siamkit.evaluate.report import RunRecord, load_run, read_jsonl
 from siamkit.experiments import DIVERGED, TSNE, Experiment, RunSpec, archive_run
+from siamkit.results.report import fmt
+from siamkit.runs import RunRecord, load_run, read_jsonl
 
 
 def archive_runs(root: Path, archive: Path) -> list[str]:
@@ -79,7 +80,7 @@ def experiment_table(exp: Experiment, archive: Path, random_evals: dict[str, flo
     if inits:  # epoch 0 of every run is the kNN monitor on that run's random initialisation
         row = ["random init", str(len(inits))]
         row += [mean_spread([f.record.init(k) for f in inits]) for k in ("knn1_top1", "knn_top1")]
-        row += [_fmt(random_evals.get(e)) for e in evals] + ["-", "-"]
+        row += [fmt(random_evals.get(e)) for e in evals] + ["-", "-"]
         lines.append("| " + " | ".join(row) + " |")
     for name, runs in groups.items():
         done = [f for f in runs if f.done]
@@ -100,10 +101,6 @@ def experiment_table(exp: Experiment, archive: Path, random_evals: dict[str, flo
 
 
 _EVAL_NAMES = {"linear": "linear probe", "transfer": "transfer (Imagenette-32)"}
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
 
 
 def random_baseline(archive: Path) -> dict[str, float]:

@@ -1,0 +1,176 @@
+"""The ``siamkit`` commands: thin, each parses its arguments into a library call and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from siamkit.cli.parser import FLAGS
+from siamkit.config import Config, build_config, presets_table
+from siamkit.errors import ConfigError, SiamkitError
+from siamkit.evaluate import load_encoder, load_eval_data, load_model, record
+from siamkit.methods import methods_table
+from siamkit.models import export_backbone
+from siamkit.registry import BACKBONES, DATASETS, EVALUATIONS
+from siamkit.runs import RunFolder
+from siamkit.train.distributed import resolve_device
+
+# what --resume may change: where things are and how long to go on, never what is trained
+RESUMABLE = {
+    "train.epochs",
+    "train.device",
+    "data.data_root",
+    "data.num_workers",
+    "train.knn_every",
+    "train.log_every",
+}
+
+
+def overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The config values the user typed: every flag given (a zero is a value) and every ``--set``."""
+    values: dict[str, object] = {
+        key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None
+    }
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set optim.weight_decay=1e-4")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return build_config(overrides(args), preset=args.preset)
+
+
+def resume_config(args: argparse.Namespace, out: Path) -> Config:
+    """The checkpoint's config, with only the changes :data:`RESUMABLE` allows (the trainer
+    refuses a new length when a schedule is planned over the run's length)."""
+    if args.preset:
+        raise ConfigError("--resume continues the run as it was configured; drop --preset")
+    saved = Config.from_dict(RunFolder(out).load_checkpoint().get("config") or {})
+    new = build_config({**saved.flat(), **overrides(args)}, _preset_name=saved.preset)
+    changed = sorted(k for k, v in new.flat().items() if v != saved.flat()[k])
+    refused = [k for k in changed if k not in RESUMABLE]
+    if refused:
+        raise ConfigError(
+            f"--resume continues the run as it was configured; it cannot change {', '.join(refused)}. "
+            f"Only {', '.join(sorted(RESUMABLE))} may change on resume; "
+            "start a new run (another --out) otherwise."
+        )
+    return new
+
+
+def pretrain(args: argparse.Namespace) -> int:
+    from siamkit.pipeline import pretrain as run
+
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out DIR, the folder of the run to continue")
+        out = Path(args.out)
+        cfg = resume_config(args, out)
+    else:
+        cfg = config_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out or f"runs/{cfg.method.name}-{cfg.data.dataset}-{stamp}")
+    row = run(cfg, out, resume=args.resume, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    print(
+        f"done: {out} (checkpoint.pt, metrics.jsonl, config.yaml)"
+        + (f"; kNN {row['knn_top1']:.2f}%, 1-NN {row['knn1_top1']:.2f}%" if "knn_top1" in row else "")
+    )
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``siamkit eval KIND``: the result is printed first, then appended to the run's evals.jsonl."""
+    entry = EVALUATIONS.get(args.kind)
+    options = {o.name: o.check(getattr(args, o.name)) for o in entry.options}
+    if args.train_subset is not None and args.train_subset < 1:
+        raise ConfigError(f"--train-subset must be >= 1, got {args.train_subset}")
+    encoder = load_encoder(args.checkpoint)
+    data = load_eval_data(args.dataset, args.data_root, args.train_subset)
+    bar = None
+    if entry.progress == "epochs":
+        bar = tqdm(total=entry.steps(options), desc=args.kind, file=sys.stderr, leave=False)
+        progress = lambda _: bar.update(1)  # noqa: E731
+    else:
+        progress = True
+    result = entry.run(
+        encoder, data, device=resolve_device(args.device), precision=args.precision, progress=progress, **options
+    )
+    if bar is not None:
+        bar.close()
+    print(json.dumps(result.to_record()) if args.json else result.summary(), flush=True)
+    if encoder.run_dir is not None and encoder.run_dir.is_dir():
+        try:
+            record(result, encoder.run_dir)
+        except SiamkitError as e:
+            raise type(e)(f"{e}; the result above was not recorded in evals.jsonl") from None
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from siamkit.results import write_report
+
+    print(f"wrote {write_report([Path(p) for p in args.runs], Path(args.out))}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    model, cfg, ck = load_model(args.checkpoint)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "state_dict":
+        torch.save({"config": ck["config"], "model": model.state_dict(), "epoch": ck.get("epoch")}, out)
+    else:
+        state, notes = export_backbone(cfg.model, model.backbone.state_dict(), args.format)
+        torch.save(state, out)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {out}")
+    return 0
+
+
+def experiment(args: argparse.Namespace) -> int:
+    from siamkit.cli.experiment import run
+
+    return run(args)
+
+
+def presets(args: argparse.Namespace) -> int:
+    print(presets_table())
+    return 0
+
+
+def methods(args: argparse.Namespace) -> int:
+    print(methods_table())
+    return 0
+
+
+def backbones(args: argparse.Namespace) -> int:
+    for name, b in BACKBONES.items():
+        width = f"width {b.default_width}, " if b.default_width is not None else ""
+        print(f"{name:<16} {width}{b.feature_dim(None)}-d features  {b.note}")
+    return 0
+
+
+def datasets(args: argparse.Namespace) -> int:
+    for name, d in DATASETS.items():
+        root = "needs --data-root" if d.needs_root else "embedded"
+        print(f"{name:<12} {root:<18} {d.note}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from siamkit.demo import run_demo
+
+    return run_demo(Path(args.out), epochs=args.epochs)

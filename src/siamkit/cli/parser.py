@@ -1,0 +1,127 @@
+"""The ``siamkit`` argument parser, built from the registries so every entry shows up in help."""
+
+from __future__ import annotations
+
+import argparse
+
+from siamkit.config import PRECISIONS
+from siamkit.registry import BACKBONES, DATASETS, EVALUATIONS, METHODS
+
+# flag -> config key: every flag overrides the preset
+FLAGS = {
+    "method": "method.name",
+    "dataset": "data.dataset",
+    "data_root": "data.data_root",
+    "download": "data.download",
+    "backbone": "model.backbone",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "views": "method.views",
+    "lr": "optim.lr",
+    "seed": "train.seed",
+    "precision": "train.precision",
+    "device": "train.device",
+}
+
+
+def _names(registry) -> str:
+    return ", ".join(registry.names())
+
+
+def _add_pretrain(sub) -> None:
+    p = sub.add_parser("pretrain", help="pretrain an encoder with a registered method")
+    p.add_argument("--method", help=f"a registered method: {_names(METHODS)}")
+    p.add_argument("--dataset", help=f"a registered dataset: {_names(DATASETS)}")
+    p.add_argument("--data-root", help="folder holding the dataset")
+    p.add_argument("--backbone", help=f"a registered backbone: {_names(BACKBONES)}")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (split across processes)")
+    p.add_argument("--views", type=int, help="views per image K (K-view methods)")
+    p.add_argument("--lr", type=float, help="base learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--precision", choices=list(PRECISIONS))
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--out", help="run folder (default runs/METHOD-DATASET-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--download", action="store_true", default=None, help="fetch CIFAR when missing")
+    p.add_argument("--preset", help="named settings (siamkit presets); flags override them")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(command="pretrain")
+
+
+def _add_eval(sub) -> None:
+    ev = sub.add_parser("eval", help=f"evaluate a frozen encoder: {_names(EVALUATIONS)}")
+    kinds = ev.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for name, entry in EVALUATIONS.items():
+        p = kinds.add_parser(name, help=entry.help)
+        p.add_argument("--checkpoint", required=True, help="checkpoint.pt, a run folder, or random:BACKBONE[:WIDTH]")
+        p.add_argument("--dataset", required=True, help=f"a registered dataset: {_names(DATASETS)}")
+        p.add_argument("--data-root")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--train-subset", type=int, help="use a fixed stratified subset of the training split")
+        p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        for o in entry.options:
+            if o.type is bool:
+                action = argparse.BooleanOptionalAction if o.default else "store_true"
+                p.add_argument(o.flag, dest=o.name, action=action, default=bool(o.default), help=o.help)
+            else:
+                kw = {"choices": list(o.choices)} if o.choices else {}
+                p.add_argument(
+                    o.flag, dest=o.name, type=o.type, default=o.default, required=o.required, help=o.help, **kw
+                )
+    ev.set_defaults(command="eval")
+
+
+def _add_experiment(sub) -> None:
+    p = sub.add_parser("experiment", help="run one of the papers' experiments at CPU scale (resumable)")
+    p.add_argument("name", nargs="?", help="table1, guiding, collapse, ensemble, transfer, shared-views, or all")
+    p.add_argument("--root", default="experiments", help="folder for runs and exported data (default ./experiments)")
+    p.add_argument("--shared", default="../shared/data", help="folder of the packed datasets and export.py")
+    p.add_argument(
+        "--archive",
+        help="copy each finished run's records (no weights) here, and skip runs finished here: "
+        "commit it to carry a suite over to another machine (the results page uses docs/results/runs)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    p.add_argument("--list", action="store_true", help="list the experiments and the state of their runs")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="archive the runs' records under DOCS/results/runs and rebuild the tables and plots of DOCS/results.md",
+    )
+    p.add_argument("--docs", default="docs", help="the docs folder holding results.md (default ./docs)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compare NAME's runs finished under --root with the archived ones (--archive, default "
+        "DOCS/results/runs): each final number within 2x the seed spread; exit 1 if not",
+    )
+    p.set_defaults(command="experiment")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="siamkit",
+        description="Self-supervised learning with Siamese networks: SimSiam, BYOL, GSG, EnSiam.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_pretrain(sub)
+    _add_eval(sub)
+    p = sub.add_parser("report", help="compare runs: a Markdown table and plots")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report", help="folder for report.md and the plots (default ./report)")
+    p = sub.add_parser("export", help="write a checkpoint's backbone for use elsewhere")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=["torchvision", "state_dict"], required=True)
+    p.add_argument("--out", required=True)
+    _add_experiment(sub)
+    sub.add_parser("presets", help="list the named presets and what each reproduces")
+    sub.add_parser("methods", help="list the registered methods")
+    sub.add_parser("backbones", help="list the registered backbones")
+    sub.add_parser("datasets", help="list the registered datasets")
+    p = sub.add_parser("demo", help="pretrain simsiam-gsg on the embedded digits, compare with a random encoder")
+    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo; replaced)")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's epoch count")
+    return parser

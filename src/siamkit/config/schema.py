@@ -1,0 +1,213 @@
+"""The five config sections as frozen dataclasses, and the one place their values are checked.
+
+Every numeric field declares its range in its metadata (:func:`num`); :func:`check_section`
+enforces it for every section alike: numbers must be finite, integers and floats must lie in
+their range, choices must be among the listed ones, and names must be registered
+(:mod:`siamkit.registry`). A section that fails raises :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from siamkit.errors import ConfigError
+from siamkit.precision import PRECISIONS
+from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry
+
+OPTIMIZERS = ("sgd", "lars")
+LR_SCHEDULES = ("constant", "cosine")
+LR_SCALINGS = ("none", "linear")
+TAU_SCHEDULES = ("constant", "cosine")
+BN_MODES = ("per_view", "joint")
+PROJ_DIM = 2048  # GSG appendix C.1/C.2: projector width 2048, predictor bottleneck 512
+PRED_HIDDEN = 512
+SEED_MAX = 2**32 - 1
+
+
+def num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, doc: str = ""):
+    """A numeric field with its range: ``lo <= v`` (``lo < v`` with ``lo_open``) and ``v <= hi``."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "doc": doc})
+
+
+def choice(default: Any, options: tuple[str, ...] | Registry, doc: str = ""):
+    """A string field whose value is one of ``options`` (a tuple, or a registry's names)."""
+    return field(default=default, metadata={"options": options, "doc": doc})
+
+
+def _range_text(meta: dict[str, Any]) -> str:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if meta.get('lo_open') else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"<= {hi:g}")
+    return " and ".join(parts)
+
+
+def check_section(section: str, obj: Any) -> None:
+    """Check every field of ``obj`` (a section dataclass) against its declared rule."""
+    for f in dataclasses.fields(obj):
+        v, meta, key = getattr(obj, f.name), f.metadata, f"{section}.{f.name}"
+        if v is None:
+            continue
+        if "options" in meta:
+            options = meta["options"]
+            if isinstance(options, Registry):
+                options.get(v)
+            elif v not in options:
+                raise ConfigError(f"{key}={v!r} is not valid; choose one of {', '.join(options)}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key}={v}: must be a finite number")
+        if isinstance(v, int | float) and not isinstance(v, bool) and ("lo" in meta or "hi" in meta):
+            lo, hi = meta.get("lo"), meta.get("hi")
+            low = lo is not None and (v <= lo if meta.get("lo_open") else v < lo)
+            if low or (hi is not None and v > hi):
+                raise ConfigError(f"{key} must be {_range_text(meta)}, got {v}")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """The method by registry name, and overrides of its spec (``None``: the method's default)."""
+
+    name: str = choice("simsiam", METHODS)
+    views: int | None = num(None, 2)
+    predictor: bool | None = None
+    shared_views: bool | None = None
+    leave_one_out: bool | None = None
+    tau: float | None = num(None, 0.0, 1.0)
+    tau_schedule: str | None = choice(None, TAU_SCHEDULES)
+
+    def __post_init__(self) -> None:
+        check_section("method", self)
+        self.spec()  # the combination must make a valid method
+
+    def spec(self):
+        """The registered :class:`~siamkit.methods.MethodSpec` with this section's overrides."""
+        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "name"}
+        try:
+            return METHODS.get(self.name).resolve(**overrides)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network; saved with every checkpoint.
+
+    ``proj_layers=None`` follows the backbone: 2 for small-image (CIFAR) stems (GSG C.2), 3 for
+    ImageNet stems (C.1). ``bn`` is how BatchNorm sees the views: ``per_view`` (one forward per
+    view, batch statistics of each view alone, as the authors' code) or ``joint`` (one forward
+    over all views concatenated).
+    """
+
+    backbone: str = choice("resnet18_cifar", BACKBONES)
+    width: int | None = num(None, 0, lo_open=True)
+    proj_dim: int = num(PROJ_DIM, 0, lo_open=True)
+    proj_hidden: int = num(PROJ_DIM, 0, lo_open=True)
+    proj_layers: int | None = num(None, 0, lo_open=True)
+    pred_hidden: int = num(PRED_HIDDEN, 0, lo_open=True)
+    bn: str = choice("per_view", BN_MODES)
+
+    def __post_init__(self) -> None:
+        check_section("model", self)
+        BACKBONES.get(self.backbone).check_width(self.width)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``recipe=None`` picks the dataset's recipe. ``load_size`` is the square size images are
+    decoded to (image folders); ``None`` means ``image_size``, or ``image_size * 256/224`` for the
+    imagenet recipe."""
+
+    dataset: str = choice("cifar10", DATASETS)
+    data_root: str | None = None
+    download: bool = False
+    recipe: str | None = choice(None, RECIPES)
+    image_size: int | None = num(None, 0, lo_open=True)
+    load_size: int | None = num(None, 0, lo_open=True)
+    train_subset: int | None = num(None, 0, lo_open=True)
+    skip_bad_images: bool = False
+    verify_images: bool = True
+    max_memory_gb: float = num(4.0, 0.0, lo_open=True)
+    num_workers: int = num(2, 0)
+
+    def __post_init__(self) -> None:
+        check_section("data", self)
+        if DATASETS.get(self.dataset).needs_root and not self.data_root:
+            raise ConfigError(f"data.dataset={self.dataset} needs --data-root DIR (data.data_root)")
+
+    def resolved_recipe(self) -> str:
+        if self.recipe is not None:
+            return self.recipe
+        return DATASETS.get(self.dataset).recipe_for(self.image_size)
+
+    def crop_size(self) -> int:
+        return self.image_size if self.image_size is not None else RECIPES.get(self.resolved_recipe()).size
+
+    def decode_size(self) -> int:
+        if self.load_size is not None:
+            return self.load_size
+        size = self.crop_size()
+        return round(size * 256 / 224) if self.resolved_recipe() == "imagenet" else size
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """``lr`` is the base rate; with ``lr_scaling="linear"`` the rate used is ``lr * batch / 256``
+    (SimSiam's rule), computed at run time. ``fixed_predictor_lr`` keeps the predictor at the base
+    rate while the rest follows the schedule (SimSiam section 4.1)."""
+
+    optimizer: str = choice("sgd", OPTIMIZERS)
+    lr: float = num(0.06, 0.0, lo_open=True)  # GSG section 5.1, CIFAR-10
+    lr_scaling: str = choice("none", LR_SCALINGS)
+    momentum: float = num(0.9, 0.0, 1.0)
+    weight_decay: float = num(5e-4, 0.0)
+    schedule: str = choice("constant", LR_SCHEDULES)  # GSG: "no learning rate schedule" on CIFAR-10
+    warmup_epochs: float = num(0.0, 0.0)
+    fixed_predictor_lr: bool = False
+    lars_trust: float = num(0.001, 0.0, lo_open=True)  # LARS eta (You et al. 2017)
+
+    def __post_init__(self) -> None:
+        check_section("optim", self)
+
+    def base_lr(self, batch_size: int) -> float:
+        return self.lr * batch_size / 256 if self.lr_scaling == "linear" else self.lr
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``channels_last=None``: on for CUDA and for bf16 on CPU, where it is measured faster.
+    ``knn_every``: run the kNN monitor every N epochs (0: never; the last epoch always runs it).
+    ``batch_size`` is at least 2: BatchNorm needs two samples to normalise a batch."""
+
+    epochs: int = num(200, 0, lo_open=True)  # GSG section 5.1, CIFAR-10
+    batch_size: int = num(512, 2)
+    precision: str = choice("fp32", PRECISIONS)
+    device: str = "auto"
+    channels_last: bool | None = None
+    seed: int = num(0, 0, SEED_MAX)
+    knn_every: int = num(1, 0)
+    knn_k: int = num(200, 0, lo_open=True)
+    knn_temperature: float = num(0.1, 0.0, lo_open=True)
+    knn_train_subset: int | None = num(None, 0, lo_open=True)
+    log_every: int = num(10, 0, lo_open=True)
+
+    def __post_init__(self) -> None:
+        check_section("train", self)
+
+    def use_channels_last(self, device_type: str) -> bool:
+        if self.channels_last is not None:
+            return self.channels_last
+        return device_type == "cuda" or self.precision == "bf16"
+
+
+SECTIONS = {
+    "method": MethodConfig,
+    "model": ModelConfig,
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+}

@@ -1,0 +1,43 @@
+"""A labelled split of square RGB uint8 images, in memory or as files to stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from siamkit.splits import stratified_subset
+
+
+@dataclass
+class ImageSet:
+    """One labelled split. Exactly one of ``images`` (in memory) and ``files`` (streamed) is set."""
+
+    name: str
+    classes: list[str]
+    labels: torch.Tensor  # (N,) int64
+    size: int  # images are (3, size, size)
+    images: torch.Tensor | None = None  # (N, 3, size, size) uint8
+    files: list[Path] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.images is not None
+
+    def subset(self, n: int, seed: int = 0) -> ImageSet:
+        """A fixed, class-stratified subset of ``n`` images, so results on a subset are reproducible."""
+        if n >= len(self):
+            return self
+        keep = torch.from_numpy(stratified_subset(self.labels, n, seed))
+        return ImageSet(
+            self.name,
+            self.classes,
+            self.labels[keep],
+            self.size,
+            images=None if self.images is None else self.images[keep],
+            files=None if self.files is None else [self.files[i] for i in keep.tolist()],
+        )

@@ -1,0 +1,97 @@
+"""The dataset registry: a name -> how to load its train and held-out splits.
+
+Add one with :func:`register_dataset`; ``--dataset NAME`` then finds it, and every command that
+takes a dataset (pretraining, the kNN monitor, ``siamkit eval``) can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from siamkit.config import DataConfig
+from siamkit.data.cifar import load_cifar
+from siamkit.data.digits import load_digits
+from siamkit.data.folders import check_same_classes, load_imagefolder
+from siamkit.data.imageset import ImageSet
+from siamkit.errors import DataError
+from siamkit.registry import DATASETS
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset.
+
+    ``load(cfg)`` returns ``(train, test)`` :class:`ImageSet` splits for a
+    :class:`~siamkit.config.DataConfig`; ``needs_root``: ``--data-root`` is required; ``recipe``:
+    the augmentation recipe it trains with unless ``data.recipe`` says otherwise (a function of
+    ``data.image_size`` when the right recipe depends on the resolution).
+    """
+
+    name: str
+    load: Callable[[DataConfig], tuple[ImageSet, ImageSet]]
+    needs_root: bool = True
+    recipe: str | Callable[[int | None], str] = "cifar"
+    note: str = ""
+
+    def recipe_for(self, image_size: int | None) -> str:
+        return self.recipe(image_size) if callable(self.recipe) else self.recipe
+
+
+def register_dataset(dataset: Dataset, replace: bool = False) -> Dataset:
+    """Add ``dataset`` to the registry (``--dataset NAME``)."""
+    return DATASETS.register(dataset.name, dataset, replace=replace)
+
+
+def load_datasets(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """The train and held-out splits a :class:`~siamkit.config.DataConfig` names."""
+    return DATASETS.get(cfg.dataset).load(cfg)
+
+
+def _root(cfg: DataConfig) -> Path:
+    return Path(cfg.data_root).expanduser()
+
+
+def _cifar(name: str):
+    def load(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+        root = _root(cfg)
+        if not root.is_dir() and not cfg.download:
+            raise DataError(f"--data-root {root} does not exist (pass --download to fetch {name} there)")
+        return load_cifar(name, root, "train", cfg.download), load_cifar(name, root, "test", cfg.download)
+
+    return load
+
+
+def _digits(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+    size = cfg.decode_size()
+    return load_digits("train", size), load_digits("test", size)
+
+
+def _imagefolder(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+    root = _root(cfg)
+    if not root.is_dir():
+        raise DataError(f"--data-root {root} does not exist; it must hold train/ and val/ (or test/) class folders")
+    kw = dict(
+        size=cfg.decode_size(),
+        skip_bad=cfg.skip_bad_images,
+        max_memory_gb=cfg.max_memory_gb,
+        verify=cfg.verify_images,
+    )
+    train, test = load_imagefolder(root, "train", **kw), load_imagefolder(root, "val", **kw)
+    check_same_classes(train, test)
+    return train, test
+
+
+def _folder_recipe(image_size: int | None) -> str:
+    """Images of 64 px or less train with the CIFAR recipe, larger ones with ImageNet's."""
+    return "imagenet" if (image_size if image_size is not None else 32) > 64 else "cifar"
+
+
+for _d in (
+    Dataset("digits", _digits, needs_root=False, recipe="digits", note="scikit-learn's 1,797 digits, embedded"),
+    Dataset("cifar10", _cifar("cifar10"), note="the official python-version folder"),
+    Dataset("cifar100", _cifar("cifar100"), note="the official python-version folder"),
+    Dataset("imagefolder", _imagefolder, recipe=_folder_recipe, note="DIR/train/<class>/*, DIR/val/<class>/*"),
+):
+    register_dataset(_d)

@@ -1,0 +1,82 @@
+"""What a checkpoint holds besides the weights: every RNG state and the per-epoch generators.
+
+Every state is stored as tensors, numbers, strings and plain containers, so a checkpoint loads
+with ``torch.load(weights_only=True)`` and never runs code.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from siamkit.config import Config
+from siamkit.errors import TrainingError
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states of torch, NumPy and Python (and CUDA when present)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved (also NumPy's state as a tuple, the older layout)."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        keys = np_state["keys"].numpy().astype(np.uint32)
+        np_state = (np_state["kind"], keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+    np.random.set_state(np_state)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def epoch_generators(seed: int, epoch: int, rank: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """Per-epoch generators: augmentation parameters (CPU, the same on every rank: each rank applies
+    its rows of the global batch) and GSG's pairing and random cases (per rank, on the device)."""
+    g_aug = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g_step = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch + 7_919 * (rank + 1))
+    return g_aug, g_step
+
+
+def length_dependent(cfg: Config) -> list[str]:
+    """The schedules planned over the run's length (a longer run follows a different curve)."""
+    found = []
+    if cfg.optim.schedule != "constant":
+        found.append(f"optim.schedule={cfg.optim.schedule}")
+    spec = cfg.method.spec()
+    if spec.target == "momentum" and spec.tau_schedule != "constant":
+        found.append(f"method.tau_schedule={spec.tau_schedule}")
+    return found
+
+
+def check_resumable(saved: dict[str, Any], cfg: Config, path) -> None:
+    """A resumed run may be longer than the saved one only when nothing is planned over the length:
+    then it trains exactly what an uninterrupted run of the new length would have."""
+    if not saved:
+        raise TrainingError(f"{path} holds no config; it was not written by siamkit pretrain")
+    old = Config.from_dict(saved)
+    if old.train.epochs != cfg.train.epochs and (planned := length_dependent(old)):
+        raise TrainingError(
+            f"the run cannot change its length on resume ({old.train.epochs} -> {cfg.train.epochs} epochs): "
+            f"{' and '.join(planned)} is planned over its {old.train.epochs} epochs, so the epochs already "
+            "trained would differ from a run of the new length. Start a new run (another --out) for that."
+        )

@@ -1,0 +1,299 @@
+"""The pretraining loop: read it top to bottom in :meth:`Trainer.train`.
+
+Side effects live here and only here: logging, the monitor, checkpoints, signals. The step
+itself (:func:`siamkit.train.step`) is pure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from siamkit._version import __version__
+from siamkit.config import Config
+from siamkit.data import ImageSet, MultiViewAugment, load_datasets, train_batches
+from siamkit.errors import Interrupted, TrainingError
+from siamkit.models import MomentumTarget, SiameseNet, tau_at
+from siamkit.precision import autocast
+from siamkit.runs import RunFolder
+from siamkit.train import distributed
+from siamkit.train.memory import keep_freed_memory
+from siamkit.train.objective import step
+from siamkit.train.optim import build_optimizer, lr_at, set_lr
+from siamkit.train.signals import StopSignals
+from siamkit.train.state import check_resumable, epoch_generators, rng_state, set_rng_state
+from siamkit.train.telemetry import EpochMeter, MetricsLog, check_finite, cpu_times, environment, summary
+
+# (backbone, train split, test split) -> metrics such as {"knn_top1": ...}; run on rank 0 only
+Monitor = Callable[[nn.Module, ImageSet, ImageSet], dict[str, float]]
+
+
+def train(
+    cfg: Config, out: str | Path, resume: bool = False, progress: bool = True, monitor: Monitor | None = None
+) -> dict[str, Any]:
+    """Pretrain ``cfg`` into the run folder ``out``; returns the last epoch's metrics record.
+
+    Writes ``config.yaml``, ``run.json``, ``metrics.jsonl``, TensorBoard events and
+    ``checkpoint.pt`` (every epoch, and on SIGINT/SIGTERM). ``resume=True`` continues from
+    ``out/checkpoint.pt``; on CPU the result is bit-identical to an uninterrupted run.
+    ``monitor`` runs at initialisation and on the epochs ``train.knn_every`` selects (and the last).
+    """
+    keep_freed_memory()  # before the first large allocation: steps reuse their memory (train/memory.py)
+    info = distributed.setup(cfg.train.device)
+    try:
+        return Trainer(cfg, Path(out), info, resume, monitor).train(progress)
+    finally:
+        distributed.teardown()
+
+
+class Trainer:
+    """Everything one run holds. ``__init__`` builds (and restores), :meth:`train` runs the epochs,
+    :meth:`_epoch` the steps of one epoch, :meth:`_step` one optimizer step."""
+
+    def __init__(self, cfg: Config, out: Path, info: distributed.DistInfo, resume: bool, monitor: Monitor | None):
+        self.cfg, self.out, self.info, self.monitor = cfg, out, info, monitor
+        self.folder = RunFolder(out)
+        tc, device = cfg.train, info.device
+        self._check_start(resume)
+        self.spec = cfg.method.spec()
+        torch.manual_seed(tc.seed)
+
+        # data
+        self.train_set, self.test_set = load_datasets(cfg.data)
+        if cfg.data.train_subset is not None:
+            self.train_set = self.train_set.subset(cfg.data.train_subset, seed=tc.seed)
+        self.steps_per_epoch = len(self.train_set) // tc.batch_size
+        if self.steps_per_epoch == 0:
+            raise TrainingError(f"train.batch_size={tc.batch_size} exceeds the {len(self.train_set)} training images")
+        self.total_steps = self.steps_per_epoch * tc.epochs
+        self.per_rank = tc.batch_size // info.world
+        self.channels_last = tc.use_channels_last(device.type)
+        self.aug = MultiViewAugment(cfg.data.resolved_recipe(), cfg.data.crop_size(), self.channels_last)
+
+        # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
+        # grow a ``module.`` prefix, ``self.net`` is what the step calls (DDP when distributed)
+        model = SiameseNet(cfg.model, predictor=self.spec.predictor)
+        if info.world > 1:
+            model = distributed.convert_sync_batchnorm(model, device)
+        self.model = model.to(
+            device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format
+        )
+        self.target = MomentumTarget(self.model) if self.spec.target == "momentum" else None
+        self.base_lr = cfg.optim.base_lr(tc.batch_size)
+        self.optimizer = build_optimizer(self.model, cfg.optim, self.base_lr)
+        self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
+        self.net: nn.Module = self.model
+        if info.world > 1:
+            ids = [device] if device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+        # where to start
+        self.epoch, self.start_step, self.acc, self.gen_state = 0, 0, None, None
+        if resume:
+            self._restore()
+        where = f"{self.folder.checkpoint} (epoch {self.epoch}, step {self.start_step})"
+        self.last_good = where if resume else "none yet (no epoch finished)"
+        self.log = self._open_outputs() if info.is_main else None
+
+    def _check_start(self, resume: bool) -> None:
+        tc, device, ckpt = self.cfg.train, self.info.device, self.folder.checkpoint
+        if resume and not self.folder.has_checkpoint():
+            raise TrainingError(f"--resume: no checkpoint at {ckpt}; start the run without --resume")
+        if not resume and ckpt.exists():
+            raise TrainingError(
+                f"{self.out} already holds a run ({ckpt.name}); pass --resume to continue it or choose another --out"
+            )
+        if tc.precision == "fp16" and device.type != "cuda":
+            raise TrainingError("train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU")
+        if tc.batch_size % self.info.world:
+            raise TrainingError(f"train.batch_size={tc.batch_size} must divide by the {self.info.world} processes")
+
+    def _open_outputs(self) -> MetricsLog:
+        self.folder.create()
+        print(f"siamkit: {self.spec.label} -> {self.out}/", file=sys.stderr)
+        self.folder.write_config(self.cfg.to_dict())
+        self.folder.write_info(
+            {
+                **environment(self.info.device),
+                "world_size": self.info.world,
+                "per_rank_batch": self.per_rank,
+                "base_lr": self.base_lr,
+                "steps_per_epoch": self.steps_per_epoch,
+                "train_images": len(self.train_set),
+                "test_images": len(self.test_set),
+                "method": self.spec.label,
+                "views_drawn": self.spec.views_drawn,
+                "channels_last": self.channels_last,
+            }
+        )
+        return MetricsLog(self.folder, keep_epochs=None if self.from_nothing else self.epoch)
+
+    @property
+    def from_nothing(self) -> bool:
+        """No checkpoint, or one saved before the first step: epoch 0 is measured (again)."""
+        return self.epoch == 0 and self.start_step == 0
+
+    # ---- checkpoints ----
+
+    def _save(self, step_in_epoch: int = 0, acc: EpochMeter | None = None, gens=None) -> None:
+        """The whole state after ``self.epoch`` epochs and ``step_in_epoch`` more steps (rank 0)."""
+        if not self.info.is_main:
+            return
+        self.folder.save_checkpoint(
+            {
+                "model": self.model.state_dict(),
+                "target": self.target.state_dict() if self.target is not None else None,
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "epoch": self.epoch,
+                "step_in_epoch": step_in_epoch,
+                "global_step": self.epoch * self.steps_per_epoch + step_in_epoch,
+                "rng": rng_state(),
+                "epoch_state": acc.state() if acc is not None else None,
+                "generators": gens,
+                "config": self.cfg.to_dict(),
+                "siamkit": __version__,
+            }
+        )
+
+    def _restore(self) -> None:
+        ck = self.folder.load_checkpoint()  # on the CPU: RNG states must stay there
+        check_resumable(ck.get("config") or {}, self.cfg, self.folder.checkpoint)
+        self.model.load_state_dict(ck["model"])
+        if self.target is not None:
+            self.target.load_state_dict(ck["target"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        set_rng_state(ck["rng"])
+        self.epoch, self.start_step = ck["epoch"], ck["step_in_epoch"]
+        if self.start_step:  # stopped inside an epoch: its running sums and generator states
+            self.acc = EpochMeter.from_state(ck["epoch_state"], self.info.device)
+            self.gen_state = ck["generators"]
+
+    # ---- the loop ----
+
+    def _monitor(self) -> dict[str, float]:
+        return self.monitor(self.model.backbone, self.train_set, self.test_set) if self.monitor else {}
+
+    def train(self, progress: bool = True) -> dict[str, Any]:
+        tc = self.cfg.train
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.epoch * self.steps_per_epoch + self.start_step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (progress and self.info.is_main),
+            file=sys.stderr,
+            smoothing=0.1,
+        )
+        row: dict[str, Any] = {}
+        if self.from_nothing and tc.knn_every and self.monitor is not None:
+            if self.log is not None:  # epoch 0: the randomly initialised encoder, the baseline
+                self.log.write({"epoch": 0, "step": 0, **self._monitor()})
+            distributed.barrier(self.info)
+        self.model.train()
+        with StopSignals() as signals:
+            while self.epoch < tc.epochs:
+                bar.set_description(f"{self.spec.label} epoch {self.epoch + 1}/{tc.epochs}")
+                acc, lr = self._epoch(bar, signals)
+                self.epoch += 1
+                row = {
+                    "epoch": self.epoch,
+                    "step": self.epoch * self.steps_per_epoch,
+                    **acc.means(self.info),
+                    "lr": lr,
+                    "img_per_s": acc.images / max(acc.seconds, 1e-9),
+                    "seconds": acc.seconds,
+                }
+                if (steal := acc.steal_share()) is not None:
+                    row["cpu_steal"] = steal
+                if self.info.is_main and (self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)):
+                    row.update(self._monitor())
+                distributed.barrier(self.info)
+                if self.log is not None:
+                    self.log.write(row)
+                    bar.write(summary(row, tc.epochs), file=sys.stderr)
+                self._save()
+                self.last_good = f"{self.folder.checkpoint} (after epoch {self.epoch})"
+                self.start_step, self.acc, self.gen_state = 0, None, None
+        bar.close()
+        if self.log is not None:
+            self.log.close()
+        return row
+
+    def _epoch(self, bar: tqdm, signals: StopSignals) -> tuple[EpochMeter, float]:
+        """The steps of epoch ``self.epoch`` from ``self.start_step``; returns its sums and last lr."""
+        tc, info = self.cfg.train, self.info
+        g_aug, g_step = epoch_generators(tc.seed, self.epoch, info.rank, info.device)
+        if self.gen_state is not None:
+            g_aug.set_state(self.gen_state["aug"])
+            g_step.set_state(self.gen_state["step"].cpu())
+        acc = self.acc or EpochMeter()
+        pending: list[tuple[int, Tensor]] = []  # (global step, loss) not yet checked for finiteness
+        batches = train_batches(
+            self.train_set,
+            tc.batch_size,
+            self.epoch,
+            tc.seed,
+            info.rank,
+            info.world,
+            self.start_step,
+            info.device,
+            self.cfg.data.num_workers,
+        )
+        lr = self.base_lr
+        t0, cpu0 = time.perf_counter(), cpu_times()
+        for k, x in enumerate(batches, start=self.start_step):
+            global_step = self.epoch * self.steps_per_epoch + k
+            lr = lr_at(self.cfg.optim, self.base_lr, global_step, self.steps_per_epoch, tc.epochs)
+            metrics = self._step(x, global_step, lr, g_aug, g_step)
+            acc.add(metrics, tc.batch_size)
+            pending.append((global_step, metrics["loss"]))
+            bar.update(1)
+            if len(pending) >= tc.log_every or k + 1 == self.steps_per_epoch:
+                check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
+                rate = acc.images / max(acc.seconds + time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{pending[-1][1].item():+.4f}", img_s=f"{rate:.0f}", refresh=False)
+                pending = []
+            if distributed.any_rank(signals.signum is not None, info):
+                check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
+                acc.timed(t0, cpu0)
+                self._save(k + 1, acc, {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()})
+                bar.close()
+                raise Interrupted(
+                    f"stopped by signal after step {k + 1} of epoch {self.epoch + 1}; "
+                    f"checkpoint saved to {self.folder.checkpoint}. "
+                    f"Resume with: siamkit pretrain --resume --out {self.out}"
+                )
+        acc.timed(t0, cpu0)
+        return acc, lr
+
+    def _step(self, x: Tensor, global_step: int, lr: float, g_aug, g_step) -> dict[str, Tensor]:
+        """Augment this rank's rows of the global batch, one optimizer step, the target update."""
+        tc, rank = self.cfg.train, self.info.rank
+        set_lr(self.optimizer, lr, self.base_lr)
+        params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
+        views = self.aug.apply(x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank))  # (V, b, C, H, W)
+        with autocast(tc.precision, self.info.device):
+            loss, metrics = step(self.net, self.spec, views, self.target, g_step)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        if self.target is not None:
+            tau = tau_at(self.spec.tau_schedule, self.spec.tau, global_step + 1, self.total_steps)
+            self.target.update(self.model, tau)
+            metrics["tau"] = torch.tensor(tau, device=self.info.device)
+        return metrics
