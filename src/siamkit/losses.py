@@ -1,6 +1,6 @@
 """The papers' objectives as pure functions over tensors.
 
-Notation (SPEC, "Notation"): ``z`` are projections (the targets), ``p = h(z)`` predictions, views
+Notation: ``z`` are projections (the targets), ``p = h(z)`` predictions, views
 stacked on the leading axis, ``z, p : (V, B, D)``. ``D(p, z) = -cos(p, z)``. The stop-gradient
 ``sg`` is applied *here*, on the target side, because which side is stopped is part of the
 objective (GSG decides it per sample), so models return raw ``z``.
@@ -118,7 +118,7 @@ def gsg(
     reduction: str = "mean",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Guided stop-gradient objective (GSG eq. 4-7, SPEC objective 5).
+    """Guided stop-gradient objective (GSG eq. 4-7).
 
     ``p1, z1 : (2, B, D)`` predictions and projections of the two views of each image, ``p2, z2``
     those of its partner. Distances are measured on ``z`` (for BYOL w/ GSG pass the momentum
