@@ -64,3 +64,16 @@ def test_a_longer_resume_is_refused_when_a_schedule_spans_the_run(tmp_path):
     pretrain(build_config({**values, "train.epochs": 1}), tmp_path / "run", progress=False)
     with pytest.raises(TrainingError, match=r"cannot change its length on resume \(1 -> 2 epochs\): optim.schedule"):
         pretrain(build_config({**values, "train.epochs": 2}), tmp_path / "run", resume=True, progress=False)
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_the_lock_ends_with_it(tmp_path):
+    import os
+
+    folder = RunFolder(tmp_path / "run")
+    held = folder.locked()
+    held.__enter__()
+    with pytest.raises(RunFolderError, match=rf"in use by another run \(pid {os.getpid()}\)"), folder.locked():
+        pass
+    held.__exit__(None, None, None)
+    with folder.locked():  # released: taken again
+        pass

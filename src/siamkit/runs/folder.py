@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from siamkit.errors import RunFolderError
 from siamkit.runs.files import append_jsonl, load_checkpoint, read_jsonl, save_checkpoint, write_jsonl
 
 CONFIG, INFO, METRICS, EVALS, CHECKPOINT = "config.yaml", "run.json", "metrics.jsonl", "evals.jsonl", "checkpoint.pt"
+LOCK = ".lock"
 
 
 class RunFolder:
@@ -42,6 +45,38 @@ class RunFolder:
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the folder's lock while a run writes to it: a second writer fails at once, naming
+        the holder's pid. The lock is the operating system's (``flock``), so it ends with its
+        process, however that dies: a lock left by a killed run is simply taken over."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): unlocked
+            yield
+            return
+        self.create()
+        with open(self.path / LOCK, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise RunFolderError(
+                    f"{self.path} is in use by another run (pid {holder}); "
+                    "wait for it to finish or choose another --out"
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield
+            finally:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     # config.yaml and run.json
     def write_config(self, config: dict[str, Any]) -> None:

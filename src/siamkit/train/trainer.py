@@ -6,6 +6,7 @@ itself (:func:`siamkit.train.step`) is pure.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -40,15 +41,15 @@ def train(
 ) -> dict[str, Any]:
     """Pretrain ``cfg`` into the run folder ``out``; returns the last epoch's metrics record.
 
-    Writes ``config.yaml``, ``run.json``, ``metrics.jsonl``, TensorBoard events and
-    ``checkpoint.pt`` (every epoch, and on SIGINT/SIGTERM). ``resume=True`` continues from
-    ``out/checkpoint.pt``; on CPU the result is bit-identical to an uninterrupted run.
-    ``monitor`` runs at initialisation and on the epochs ``train.knn_every`` selects (and the last).
+    Writes the run folder's files, ``checkpoint.pt`` every epoch and on SIGINT/SIGTERM, holding its
+    lock. ``resume=True`` continues from the checkpoint (on CPU bit-identical to an uninterrupted
+    run). ``monitor`` runs at initialisation and on the epochs ``train.knn_every`` selects.
     """
     keep_freed_memory()  # before the first large allocation: steps reuse their memory (train/memory.py)
     info = distributed.setup(cfg.train.device)
     try:
-        return Trainer(cfg, Path(out), info, resume, monitor).train(progress)
+        with RunFolder(out).locked() if info.is_main else contextlib.nullcontext():
+            return Trainer(cfg, Path(out), info, resume, monitor).train(progress)
     finally:
         distributed.teardown()
 
