@@ -27,14 +27,14 @@ PRED_HIDDEN = 512
 SEED_MAX = 2**32 - 1
 
 
-def num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, doc: str = ""):
+def num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False):
     """A numeric field with its range: ``lo <= v`` (``lo < v`` with ``lo_open``) and ``v <= hi``."""
-    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "doc": doc})
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
 
 
-def choice(default: Any, options: tuple[str, ...] | Registry, doc: str = ""):
+def choice(default: Any, options: tuple[str, ...] | Registry):
     """A string field whose value is one of ``options`` (a tuple, or a registry's names)."""
-    return field(default=default, metadata={"options": options, "doc": doc})
+    return field(default=default, metadata={"options": options})
 
 
 def _range_text(meta: dict[str, Any]) -> str:
