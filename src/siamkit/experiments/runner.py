@@ -179,7 +179,9 @@ def evaluate(checkpoint: str, kind: str, data: dict[str, str]) -> EvalResult:
     options = entry.defaults()
     if kind == "tsne":
         options["png"] = str(Path(checkpoint) / TSNE)
-    result = entry.run(encoder, load_eval_data(data["dataset"], data.get("data_root")), device=resolve_device("auto"), **options)
+    result = entry.run(
+        encoder, load_eval_data(data["dataset"], data.get("data_root")), device=resolve_device("auto"), **options
+    )
     if encoder.run_dir is not None and encoder.run_dir.is_dir():
         record_eval(result, encoder.run_dir)
     if hasattr(result, "top1"):
