@@ -97,20 +97,6 @@ def test_imagefolder_converts_every_mode_to_rgb(tmp_path):
     assert by_name["photo.jpg"][1].float().mean() > 240
 
 
-def test_truncated_files_stop_the_run_or_are_skipped(tmp_path, capsys):
-    root = _folder(tmp_path)
-    bad = root / "train" / "dog" / "broken.png"
-    bad.write_bytes((root / "train" / "dog" / "0.png").read_bytes()[:60])
-    (root / "train" / "dog" / "notes.jpg").write_text("not an image")
-    with pytest.raises(DataError) as e:
-        load_imagefolder(root, "train", size=8)
-    assert "2 unreadable image file(s)" in str(e.value) and str(bad) in str(e.value)
-    assert "data.skip_bad_images=true" in str(e.value)
-    train = load_imagefolder(root, "train", size=8, skip_bad=True)
-    assert len(train) == 6
-    assert "skipping 2 unreadable" in capsys.readouterr().err
-
-
 def test_class_sets_must_match(tmp_path):
     from siamkit.config import build_config
 

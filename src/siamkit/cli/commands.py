@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from siamkit.cli.parser import FLAGS
 from siamkit.config import Config, build_config, presets_table
-from siamkit.errors import ConfigError, SiamkitError
+from siamkit.errors import CheckpointError, ConfigError, SiamkitError
 from siamkit.evaluate import load_encoder, load_eval_data, load_model, record
 from siamkit.methods import methods_table
 from siamkit.models import export_backbone
@@ -55,7 +55,10 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
     refuses a new length when a schedule is planned over the run's length)."""
     if args.preset:
         raise ConfigError("--resume continues the run as it was configured; drop --preset")
-    saved = Config.from_dict(RunFolder(out).load_checkpoint().get("config") or {})
+    folder = RunFolder(out)
+    if not (saved_dict := folder.load_checkpoint().get("config")):
+        raise CheckpointError(f"{folder.checkpoint} has no config; it cannot resume a run")
+    saved = Config.from_dict(saved_dict)
     new = build_config({**saved.flat(), **overrides(args)}, _preset_name=saved.preset)
     changed = sorted(k for k, v in new.flat().items() if v != saved.flat()[k])
     refused = [k for k in changed if k not in RESUMABLE]

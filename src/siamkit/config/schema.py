@@ -43,7 +43,7 @@ def _range_text(meta: dict[str, Any]) -> str:
     if lo is not None:
         parts.append(f"{'>' if meta.get('lo_open') else '>='} {lo:g}")
     if hi is not None:
-        parts.append(f"<= {hi:g}")
+        parts.append(f"<= {hi}" if isinstance(hi, int) else f"<= {hi:g}")
     return " and ".join(parts)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from siamkit.errors import ConfigError
+from siamkit.errors import ConfigError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,46 @@ def setup(device_name: str) -> DistInfo:
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def peer_lost(e: BaseException, info: DistInfo, out) -> TrainingError | None:
+    """The error to end this rank with when ``e`` is a collective that failed because another
+    process of the group died or stopped answering (``None`` for any other error)."""
+    if info.world == 1 or not isinstance(e, RuntimeError):
+        return None
+    if not (isinstance(e, dist.DistError) or any(w in str(e) for w in ("gloo", "NCCL", "Connection reset"))):
+        return None
+    silent = silent_ranks(info)
+    who = f"rank {', '.join(map(str, silent))}" if silent else "another rank"
+    return TrainingError(
+        f"rank {info.rank}: lost {who} of the {info.world} processes (it died or stopped answering: "
+        f"{str(e).splitlines()[0][:160]}). The last checkpoint in {out} is intact; resume with "
+        f"torchrun ... -m siamkit pretrain --resume --out {out}"
+    )
+
+
+def silent_ranks(info: DistInfo, wait_s: float = 5.0) -> list[int]:
+    """After a failed collective: the ranks that do not answer a roll call in the job's store within
+    ``wait_s`` (the dead ones). Every surviving rank calls in; ``[]`` when the store is gone too."""
+    # the launcher (torchrun) sends SIGTERM to the survivors as soon as it sees a worker die: hear
+    # the roll call out, then end with the error (the signal adds nothing; this rank is stopping)
+    sigterm = (
+        signal.signal(signal.SIGTERM, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+    )
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"siamkit/alive/{info.rank}", "1")
+        deadline = time.monotonic() + wait_s
+        while True:
+            silent = [r for r in range(info.world) if not store.check([f"siamkit/alive/{r}"])]
+            if not silent or time.monotonic() > deadline:
+                return silent
+            time.sleep(0.1)
+    except Exception:  # the store died with its host: nothing more can be learned
+        return []
+    finally:
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
 
 
 def barrier(info: DistInfo) -> None:

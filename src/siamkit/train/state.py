@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from siamkit.config import Config
-from siamkit.errors import TrainingError
+from siamkit.errors import CheckpointError, TrainingError
+from siamkit.runs import RunFolder
+from siamkit.train.distributed import DistInfo
 
 
 def rng_state() -> dict[str, Any]:
@@ -68,15 +70,38 @@ def length_dependent(cfg: Config) -> list[str]:
     return found
 
 
-def check_resumable(saved: dict[str, Any], cfg: Config, path) -> None:
-    """A resumed run may be longer than the saved one only when nothing is planned over the length:
-    then it trains exactly what an uninterrupted run of the new length would have."""
-    if not saved:
-        raise TrainingError(f"{path} holds no config; it was not written by siamkit pretrain")
-    old = Config.from_dict(saved)
+RESUME_PARTS = ("config", "model", "optimizer", "rng", "epoch", "step_in_epoch")
+
+
+def check_resumable(ck: dict[str, Any], cfg: Config, path) -> None:
+    """The checkpoint holds every part a resume needs, and the run keeps its length unless nothing
+    is planned over it (then it trains exactly what an uninterrupted run of the new length would)."""
+    parts = RESUME_PARTS + (("target",) if cfg.method.spec().target == "momentum" else ())
+    if missing := [p for p in parts if ck.get(p) is None]:
+        raise CheckpointError(
+            f"{path} has no {', '.join(missing)}; it cannot resume a run (it was not written by siamkit "
+            "pretrain, or was cut down, e.g. by export). Start a new run, or evaluate it if it holds model and config."
+        )
+    old = Config.from_dict(ck["config"])
     if old.train.epochs != cfg.train.epochs and (planned := length_dependent(old)):
         raise TrainingError(
             f"the run cannot change its length on resume ({old.train.epochs} -> {cfg.train.epochs} epochs): "
             f"{' and '.join(planned)} is planned over its {old.train.epochs} epochs, so the epochs already "
             "trained would differ from a run of the new length. Start a new run (another --out) for that."
         )
+
+
+def check_start(cfg: Config, folder: RunFolder, info: DistInfo, resume: bool) -> None:
+    """What must hold before a run builds anything: the folder matches ``resume``, the precision
+    suits the device, the batch splits over the processes."""
+    tc, ckpt = cfg.train, folder.checkpoint
+    if resume and not folder.has_checkpoint():
+        raise TrainingError(f"--resume: no checkpoint at {ckpt}; start the run without --resume")
+    if not resume and ckpt.exists():
+        raise TrainingError(
+            f"{folder.path} already holds a run ({ckpt.name}); pass --resume to continue it or choose another --out"
+        )
+    if tc.precision == "fp16" and info.device.type != "cuda":
+        raise TrainingError("train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU")
+    if tc.batch_size % info.world:
+        raise TrainingError(f"train.batch_size={tc.batch_size} must divide by the {info.world} processes")

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from siamkit._version import __version__
 from siamkit.config import Config
 from siamkit.data import ImageSet, MultiViewAugment, load_datasets, train_batches
-from siamkit.errors import Interrupted, TrainingError
+from siamkit.errors import CheckpointError, Interrupted, TrainingError
 from siamkit.models import MomentumTarget, SiameseNet, tau_at
 from siamkit.precision import autocast
 from siamkit.runs import RunFolder
@@ -29,7 +29,7 @@ from siamkit.train.memory import keep_freed_memory
 from siamkit.train.objective import step
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
 from siamkit.train.signals import StopSignals
-from siamkit.train.state import check_resumable, epoch_generators, rng_state, set_rng_state
+from siamkit.train.state import check_resumable, check_start, epoch_generators, rng_state, set_rng_state
 from siamkit.train.telemetry import EpochMeter, MetricsLog, check_finite, cpu_times, environment, summary
 
 # (backbone, train split, test split) -> metrics such as {"knn_top1": ...}; run on rank 0 only
@@ -39,17 +39,19 @@ Monitor = Callable[[nn.Module, ImageSet, ImageSet], dict[str, float]]
 def train(
     cfg: Config, out: str | Path, resume: bool = False, progress: bool = True, monitor: Monitor | None = None
 ) -> dict[str, Any]:
-    """Pretrain ``cfg`` into the run folder ``out``; returns the last epoch's metrics record.
-
-    Writes the run folder's files, ``checkpoint.pt`` every epoch and on SIGINT/SIGTERM, holding its
-    lock. ``resume=True`` continues from the checkpoint (on CPU bit-identical to an uninterrupted
-    run). ``monitor`` runs at initialisation and on the epochs ``train.knn_every`` selects.
-    """
+    """Pretrain ``cfg`` into the run folder ``out`` (holding its lock; ``checkpoint.pt`` every epoch
+    and on SIGINT/SIGTERM); returns the last epoch's metrics record. ``resume=True`` continues from
+    the checkpoint (on CPU bit-identical to an uninterrupted run). ``monitor`` runs at initialisation
+    and on the epochs ``train.knn_every`` selects. A process of a DDP group that dies ends the others."""
     keep_freed_memory()  # before the first large allocation: steps reuse their memory (train/memory.py)
     info = distributed.setup(cfg.train.device)
     try:
         with RunFolder(out).locked() if info.is_main else contextlib.nullcontext():
             return Trainer(cfg, Path(out), info, resume, monitor).train(progress)
+    except RuntimeError as e:
+        if (lost := distributed.peer_lost(e, info, out)) is None:
+            raise
+        raise lost from None
     finally:
         distributed.teardown()
 
@@ -62,7 +64,7 @@ class Trainer:
         self.cfg, self.out, self.info, self.monitor = cfg, out, info, monitor
         self.folder = RunFolder(out)
         tc, device = cfg.train, info.device
-        self._check_start(resume)
+        check_start(cfg, self.folder, info, resume)
         self.spec = cfg.method.spec()
         torch.manual_seed(tc.seed)
 
@@ -103,19 +105,6 @@ class Trainer:
         self.last_good = where if resume else "none yet (no epoch finished)"
         self.log = self._open_outputs() if info.is_main else None
 
-    def _check_start(self, resume: bool) -> None:
-        tc, device, ckpt = self.cfg.train, self.info.device, self.folder.checkpoint
-        if resume and not self.folder.has_checkpoint():
-            raise TrainingError(f"--resume: no checkpoint at {ckpt}; start the run without --resume")
-        if not resume and ckpt.exists():
-            raise TrainingError(
-                f"{self.out} already holds a run ({ckpt.name}); pass --resume to continue it or choose another --out"
-            )
-        if tc.precision == "fp16" and device.type != "cuda":
-            raise TrainingError("train.precision=fp16 needs CUDA (it uses a grad scaler); use bf16 or fp32 on the CPU")
-        if tc.batch_size % self.info.world:
-            raise TrainingError(f"train.batch_size={tc.batch_size} must divide by the {self.info.world} processes")
-
     def _open_outputs(self) -> MetricsLog:
         self.folder.create()
         print(f"siamkit: {self.spec.label} -> {self.out}/", file=sys.stderr)
@@ -147,6 +136,17 @@ class Trainer:
         """The whole state after ``self.epoch`` epochs and ``step_in_epoch`` more steps (rank 0)."""
         if not self.info.is_main:
             return
+        try:
+            self._write_checkpoint(step_in_epoch, acc, gens)
+        except CheckpointError as e:
+            kept = (
+                f"the previous checkpoint is intact: {self.last_good}"
+                if self.folder.has_checkpoint()
+                else "no checkpoint had been written yet"
+            )
+            raise CheckpointError(f"{e}; {kept}") from None
+
+    def _write_checkpoint(self, step_in_epoch: int, acc: EpochMeter | None, gens) -> None:
         self.folder.save_checkpoint(
             {
                 "model": self.model.state_dict(),
@@ -166,7 +166,7 @@ class Trainer:
 
     def _restore(self) -> None:
         ck = self.folder.load_checkpoint()  # on the CPU: RNG states must stay there
-        check_resumable(ck.get("config") or {}, self.cfg, self.folder.checkpoint)
+        check_resumable(ck, self.cfg, self.folder.checkpoint)
         self.model.load_state_dict(ck["model"])
         if self.target is not None:
             self.target.load_state_dict(ck["target"])
