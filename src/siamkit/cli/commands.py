@@ -25,6 +25,7 @@ from siamkit.train.distributed import resolve_device
 # what --resume may change: where things are and how long to go on, never what is trained
 RESUMABLE = {
     "train.epochs",
+    "train.time_budget",
     "train.device",
     "data.data_root",
     "data.num_workers",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from siamkit.config import PRECISIONS
 from siamkit.registry import BACKBONES, DATASETS, EVALUATIONS, METHODS
@@ -15,6 +16,7 @@ FLAGS = {
     "download": "data.download",
     "backbone": "model.backbone",
     "epochs": "train.epochs",
+    "time_budget": "train.time_budget",
     "batch_size": "train.batch_size",
     "views": "method.views",
     "lr": "optim.lr",
@@ -22,6 +24,21 @@ FLAGS = {
     "precision": "train.precision",
     "device": "train.device",
 }
+
+
+def duration(text: str) -> float:
+    """Seconds in ``90s``, ``60m``, ``1.5h``, ``1h30m`` (a bare number is seconds)."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        seconds = float(t)
+    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", t):
+        scale = {"h": 3600.0, "m": 60.0, "s": 1.0}
+        seconds = sum(float(n) * scale[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", t))
+    else:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 90s, 60m, 1.5h or 1h30m")
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a time budget must be longer than 0")
+    return seconds
 
 
 def _names(registry) -> str:
@@ -34,7 +51,13 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--dataset", help=f"a registered dataset: {_names(DATASETS)}")
     p.add_argument("--data-root", help="folder holding the dataset")
     p.add_argument("--backbone", help=f"a registered backbone: {_names(BACKBONES)}")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int, help="epochs to train (with --time-budget: at most)")
+    p.add_argument(
+        "--time-budget",
+        type=duration,
+        metavar="DURATION",
+        help="train for this long (e.g. 90s, 60m, 1.5h, 1h30m; evaluation not counted), schedules planned over it",
+    )
     p.add_argument("--batch-size", type=int, help="global batch size (split across processes)")
     p.add_argument("--views", type=int, help="views per image K (K-view methods)")
     p.add_argument("--lr", type=float, help="base learning rate")

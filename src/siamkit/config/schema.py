@@ -181,9 +181,12 @@ class OptimConfig:
 class TrainConfig:
     """``channels_last=None``: on for CUDA and for bf16 on CPU, where it is measured faster.
     ``knn_every``: run the kNN monitor every N epochs (0: never; the last epoch always runs it).
-    ``batch_size`` is at least 2: BatchNorm needs two samples to normalise a batch."""
+    ``batch_size`` is at least 2: BatchNorm needs two samples to normalise a batch.
+    ``time_budget``: seconds of training (evaluation and checkpoints not counted); the schedules are
+    planned over it and the run stops when it is spent, or after ``epochs``, whichever comes first."""
 
     epochs: int = num(200, 0, lo_open=True)  # GSG section 5.1, CIFAR-10
+    time_budget: float | None = num(None, 0.0, lo_open=True)  # seconds of training; schedules span it
     batch_size: int = num(512, 2)
     precision: str = choice("fp32", PRECISIONS)
     device: str = "auto"

@@ -53,8 +53,9 @@ class MomentumTarget(nn.Module):
         return forward_views(lambda x: self.projector(self.backbone(x)), views, self.bn)
 
 
-def tau_at(schedule: str, tau_base: float, step: int, total_steps: int) -> float:
-    """The momentum ``tau`` after ``step`` of ``total_steps`` optimizer steps.
+def tau_at(schedule: str, tau_base: float, step: int, total_steps: int, progress: float | None = None) -> float:
+    """The momentum ``tau`` after ``step`` of ``total_steps`` optimizer steps (or, under a time
+    budget, after the share ``progress`` of it).
 
     ``constant``: ``tau_base`` (the GSG authors' code: 0.99). ``cosine``: BYOL's schedule,
     ``1 - (1 - tau_base) (cos(pi k / K) + 1) / 2``, from ``tau_base`` (0.996 in BYOL) to 1.
@@ -62,5 +63,5 @@ def tau_at(schedule: str, tau_base: float, step: int, total_steps: int) -> float
     if schedule == "constant":
         return tau_base
     if schedule == "cosine":
-        return 1.0 - (1.0 - tau_base) * cosine(step / max(total_steps, 1))
+        return 1.0 - (1.0 - tau_base) * cosine(progress if progress is not None else step / max(total_steps, 1))
     raise ValueError(f"unknown tau schedule {schedule!r}; choose one of {', '.join(TAU_SCHEDULES)}")

@@ -106,13 +106,16 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def any_rank(flag: bool, info: DistInfo) -> bool:
-    """True on every rank when ``flag`` is true on any rank (so all ranks stop at the same step)."""
+def agree(flag: bool, seconds: float, info: DistInfo) -> tuple[bool, float]:
+    """One all-reduce per step: whether any rank was signalled, and the largest training time, so
+    every rank takes the same learning rate and stops at the same step."""
     if info.world == 1:
-        return flag
-    t = torch.tensor([float(flag)], device=info.device if info.device.type == "cuda" else "cpu")
+        return flag, seconds
+    t = torch.tensor(
+        [float(flag), seconds], dtype=torch.float64, device=info.device if info.device.type == "cuda" else "cpu"
+    )
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return bool(t[0].item()), float(t[1].item())
 
 
 def mean_over_ranks(x: torch.Tensor, info: DistInfo) -> torch.Tensor:

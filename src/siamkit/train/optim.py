@@ -53,10 +53,19 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, base_lr: float) -> torch
     return torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def lr_at(cfg: OptimConfig, base_lr: float, step: int, steps_per_epoch: int, epochs: int) -> float:
+def lr_at(
+    cfg: OptimConfig, base_lr: float, step: int, steps_per_epoch: int, epochs: int, progress: float | None = None
+) -> float:
     """The learning rate for optimizer step ``step`` (0-based): linear warm-up over
     ``warmup_epochs``, then constant or cosine decay to 0 at the end of training (SimSiam's
-    ``lr * 0.5 * (1 + cos(pi * epoch / epochs))``, evaluated per step)."""
+    ``lr * 0.5 * (1 + cos(pi * epoch / epochs))``, evaluated per step).
+
+    Under a time budget ``progress`` is the share of it spent: the cosine runs over the budget and
+    the warm-up (still in steps, its length unknown in time) scales it: ``min(1, (step+1)/W) * cos``."""
+    if progress is not None:
+        warm = cfg.warmup_epochs * steps_per_epoch
+        ramp = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+        return base_lr * ramp * (cosine(progress) if cfg.schedule == "cosine" else 1.0)
     e = step / steps_per_epoch
     if e < cfg.warmup_epochs:
         return base_lr * (step + 1) / (cfg.warmup_epochs * steps_per_epoch)

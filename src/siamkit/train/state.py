@@ -83,12 +83,20 @@ def check_resumable(ck: dict[str, Any], cfg: Config, path) -> None:
             "pretrain, or was cut down, e.g. by export). Start a new run, or evaluate it if it holds model and config."
         )
     old = Config.from_dict(ck["config"])
-    if old.train.epochs != cfg.train.epochs and (planned := length_dependent(old)):
+    length = [(f"{a} epochs", f"{b} epochs") for a, b in [(old.train.epochs, cfg.train.epochs)] if a != b]
+    if old.train.time_budget != cfg.train.time_budget:
+        length.append((_budget_text(old.train.time_budget), _budget_text(cfg.train.time_budget)))
+    if length and (planned := length_dependent(old)):
+        change = ", ".join(f"{a} -> {b}" for a, b in length)
         raise TrainingError(
-            f"the run cannot change its length on resume ({old.train.epochs} -> {cfg.train.epochs} epochs): "
-            f"{' and '.join(planned)} is planned over its {old.train.epochs} epochs, so the epochs already "
-            "trained would differ from a run of the new length. Start a new run (another --out) for that."
+            f"the run cannot change its length on resume ({change}): {' and '.join(planned)} is planned over "
+            "its length, so the part already trained would differ from a run of the new length. "
+            "Start a new run (another --out) for that."
         )
+
+
+def _budget_text(seconds: float | None) -> str:
+    return "no time budget" if seconds is None else f"a {seconds:g} s budget"
 
 
 def check_start(cfg: Config, folder: RunFolder, info: DistInfo, resume: bool) -> None:

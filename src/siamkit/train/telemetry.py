@@ -69,6 +69,14 @@ class EpochMeter:
             self.cpu_steal += cpu1[0] - cpu0[0]
             self.cpu_total += cpu1[1] - cpu0[1]
 
+    def row(self, epoch: int, step: int, lr: float, trained: float, info: distributed.DistInfo) -> dict[str, Any]:
+        """The epoch's metrics.jsonl record (``trained``: training seconds since the run began)."""
+        row = {"epoch": epoch, "step": step, **self.means(info), "lr": lr}
+        row.update(img_per_s=self.images / max(self.seconds, 1e-9), seconds=self.seconds, trained_seconds=trained)
+        if (steal := self.steal_share()) is not None:
+            row["cpu_steal"] = steal
+        return row
+
     def steal_share(self) -> float | None:
         """The share of the machine's CPU time a virtual machine's host took away while the steps
         ran (0 on bare metal; None where /proc/stat is not available)."""

@@ -99,6 +99,7 @@ class Trainer:
 
         # where to start
         self.epoch, self.start_step, self.acc, self.gen_state = 0, 0, None, None
+        self.trained = 0.0  # seconds of training so far (the budget's clock; not evaluation or saving)
         if resume:
             self._restore()
         where = f"{self.folder.checkpoint} (epoch {self.epoch}, step {self.start_step})"
@@ -109,20 +110,10 @@ class Trainer:
         self.folder.create()
         print(f"siamkit: {self.spec.label} -> {self.out}/", file=sys.stderr)
         self.folder.write_config(self.cfg.to_dict())
-        self.folder.write_info(
-            {
-                **environment(self.info.device),
-                "world_size": self.info.world,
-                "per_rank_batch": self.per_rank,
-                "base_lr": self.base_lr,
-                "steps_per_epoch": self.steps_per_epoch,
-                "train_images": len(self.train_set),
-                "test_images": len(self.test_set),
-                "method": self.spec.label,
-                "views_drawn": self.spec.views_drawn,
-                "channels_last": self.channels_last,
-            }
-        )
+        info = {**environment(self.info.device), "world_size": self.info.world, "per_rank_batch": self.per_rank}
+        info.update(base_lr=self.base_lr, steps_per_epoch=self.steps_per_epoch, train_images=len(self.train_set))
+        info.update(test_images=len(self.test_set), method=self.spec.label, views_drawn=self.spec.views_drawn)
+        self.folder.write_info({**info, "channels_last": self.channels_last})
         return MetricsLog(self.folder, keep_epochs=None if self.from_nothing else self.epoch)
 
     @property
@@ -160,6 +151,7 @@ class Trainer:
                 "epoch_state": acc.state() if acc is not None else None,
                 "generators": gens,
                 "config": self.cfg.to_dict(),
+                "trained_seconds": self.trained,
                 "siamkit": __version__,
             }
         )
@@ -174,7 +166,7 @@ class Trainer:
         if self.scaler is not None and ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
         set_rng_state(ck["rng"])
-        self.epoch, self.start_step = ck["epoch"], ck["step_in_epoch"]
+        self.epoch, self.start_step, self.trained = ck["epoch"], ck["step_in_epoch"], ck.get("trained_seconds", 0.0)
         if self.start_step:  # stopped inside an epoch: its running sums and generator states
             self.acc = EpochMeter.from_state(ck["epoch_state"], self.info.device)
             self.gen_state = ck["generators"]
@@ -186,10 +178,11 @@ class Trainer:
 
     def train(self, progress: bool = True) -> dict[str, Any]:
         tc = self.cfg.train
+        budget = tc.time_budget  # the bar counts training seconds under a budget, else steps
         bar = tqdm(
-            total=self.total_steps,
-            initial=self.epoch * self.steps_per_epoch + self.start_step,
-            unit="step",
+            total=self.total_steps if budget is None else budget,
+            initial=self.epoch * self.steps_per_epoch + self.start_step if budget is None else self.trained,
+            unit="step" if budget is None else "s",
             dynamic_ncols=True,
             disable=not (progress and self.info.is_main),
             file=sys.stderr,
@@ -202,21 +195,13 @@ class Trainer:
             distributed.barrier(self.info)
         self.model.train()
         with StopSignals() as signals:
-            while self.epoch < tc.epochs:
+            while self.epoch < tc.epochs and not self.spent():
                 bar.set_description(f"{self.spec.label} epoch {self.epoch + 1}/{tc.epochs}")
-                acc, lr = self._epoch(bar, signals)
-                self.epoch += 1
-                row = {
-                    "epoch": self.epoch,
-                    "step": self.epoch * self.steps_per_epoch,
-                    **acc.means(self.info),
-                    "lr": lr,
-                    "img_per_s": acc.images / max(acc.seconds, 1e-9),
-                    "seconds": acc.seconds,
-                }
-                if (steal := acc.steal_share()) is not None:
-                    row["cpu_steal"] = steal
-                if self.info.is_main and (self.epoch == tc.epochs or (tc.knn_every and self.epoch % tc.knn_every == 0)):
+                acc, lr, steps = self._epoch(bar, signals)
+                self.epoch += 1  # an epoch the budget cut short counts as the last one
+                row = acc.row(self.epoch, (self.epoch - 1) * self.steps_per_epoch + steps, lr, self.trained, self.info)
+                last = self.epoch == tc.epochs or self.spent()
+                if self.info.is_main and (last or (tc.knn_every and self.epoch % tc.knn_every == 0)):
                     row.update(self._monitor())
                 distributed.barrier(self.info)
                 if self.log is not None:
@@ -230,8 +215,17 @@ class Trainer:
             self.log.close()
         return row
 
-    def _epoch(self, bar: tqdm, signals: StopSignals) -> tuple[EpochMeter, float]:
-        """The steps of epoch ``self.epoch`` from ``self.start_step``; returns its sums and last lr."""
+    def spent(self) -> bool:
+        """The time budget (when there is one) is used up."""
+        return self.cfg.train.time_budget is not None and self.trained >= self.cfg.train.time_budget
+
+    def progress(self) -> float | None:
+        """The share of the time budget spent (``None``: schedules follow the steps)."""
+        return None if self.cfg.train.time_budget is None else min(self.trained / self.cfg.train.time_budget, 1.0)
+
+    def _epoch(self, bar: tqdm, signals: StopSignals) -> tuple[EpochMeter, float, int]:
+        """The steps of epoch ``self.epoch`` from ``self.start_step`` (to the end, or until the
+        budget is spent); returns its sums, the last lr and the steps it reached."""
         tc, info = self.cfg.train, self.info
         g_aug, g_step = epoch_generators(tc.seed, self.epoch, info.rank, info.device)
         if self.gen_state is not None:
@@ -250,32 +244,37 @@ class Trainer:
             info.device,
             self.cfg.data.num_workers,
         )
-        lr = self.base_lr
+        lr, steps, trained0 = self.base_lr, self.start_step, self.trained
         t0, cpu0 = time.perf_counter(), cpu_times()
         for k, x in enumerate(batches, start=self.start_step):
             global_step = self.epoch * self.steps_per_epoch + k
-            lr = lr_at(self.cfg.optim, self.base_lr, global_step, self.steps_per_epoch, tc.epochs)
+            lr = lr_at(self.cfg.optim, self.base_lr, global_step, self.steps_per_epoch, tc.epochs, self.progress())
             metrics = self._step(x, global_step, lr, g_aug, g_step)
             acc.add(metrics, tc.batch_size)
             pending.append((global_step, metrics["loss"]))
-            bar.update(1)
-            if len(pending) >= tc.log_every or k + 1 == self.steps_per_epoch:
+            before, steps = self.trained, k + 1
+            stop, self.trained = distributed.agree(
+                signals.signum is not None, trained0 + time.perf_counter() - t0, info
+            )
+            bar.update(1 if tc.time_budget is None else self.trained - before)
+            if len(pending) >= tc.log_every or steps == self.steps_per_epoch or stop or self.spent():
                 check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
                 rate = acc.images / max(acc.seconds + time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{pending[-1][1].item():+.4f}", img_s=f"{rate:.0f}", refresh=False)
                 pending = []
-            if distributed.any_rank(signals.signum is not None, info):
-                check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
+            if stop:
                 acc.timed(t0, cpu0)
-                self._save(k + 1, acc, {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()})
+                self._save(steps, acc, {"aug": g_aug.get_state(), "step": g_step.get_state().cpu()})
                 bar.close()
                 raise Interrupted(
-                    f"stopped by signal after step {k + 1} of epoch {self.epoch + 1}; "
+                    f"stopped by signal after step {steps} of epoch {self.epoch + 1}; "
                     f"checkpoint saved to {self.folder.checkpoint}. "
                     f"Resume with: siamkit pretrain --resume --out {self.out}"
                 )
+            if self.spent():
+                break
         acc.timed(t0, cpu0)
-        return acc, lr
+        return acc, lr, steps
 
     def _step(self, x: Tensor, global_step: int, lr: float, g_aug, g_step) -> dict[str, Tensor]:
         """Augment this rank's rows of the global batch, one optimizer step, the target update."""
@@ -294,7 +293,7 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
         if self.target is not None:
-            tau = tau_at(self.spec.tau_schedule, self.spec.tau, global_step + 1, self.total_steps)
+            tau = tau_at(self.spec.tau_schedule, self.spec.tau, global_step + 1, self.total_steps, self.progress())
             self.target.update(self.model, tau)
             metrics["tau"] = torch.tensor(tau, device=self.info.device)
         return metrics

@@ -1,0 +1,110 @@
+"""--time-budget: schedules planned over training time, the stop, and resume."""
+
+import argparse
+import itertools
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TINY_RUN
+from siamkit.cli import main
+from siamkit.cli.parser import duration
+from siamkit.config import OptimConfig, build_config
+from siamkit.errors import TrainingError
+from siamkit.models import tau_at
+from siamkit.pipeline import pretrain
+from siamkit.runs import load_checkpoint, read_jsonl
+from siamkit.train import trainer
+from siamkit.train.optim import lr_at
+
+RUN = {**TINY_RUN, "train.knn_every": 0, "data.train_subset": 128, "train.epochs": 10_000}
+
+
+def test_durations_by_hand():
+    assert duration("90s") == 90 and duration("60m") == 3600 and duration("1.5h") == 5400
+    assert duration("1h30m") == 5400 and duration("2m30s") == 150 and duration("45") == 45
+    for bad in ("", "1x", "m", "-5m", "0s"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            duration(bad)
+
+
+def test_schedules_over_the_budget_by_hand():
+    cos = OptimConfig(schedule="cosine")
+    assert lr_at(cos, 0.1, 7, 100, 10, progress=0.0) == pytest.approx(0.1)
+    assert lr_at(cos, 0.1, 7, 100, 10, progress=0.5) == pytest.approx(0.05)
+    assert lr_at(cos, 0.1, 7, 100, 10, progress=1.0) == pytest.approx(0.0)
+    warm = OptimConfig(schedule="cosine", warmup_epochs=1)  # 100 steps of ramp, times the cosine
+    assert lr_at(warm, 0.1, 49, 100, 10, progress=0.25) == pytest.approx(0.1 * 0.5 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(OptimConfig(lr=0.06), 0.06, 7, 100, 10, progress=0.9) == 0.06  # constant stays constant
+    assert tau_at("cosine", 0.996, 3, 10, progress=0.5) == pytest.approx(1 - 0.004 * 0.5)
+    assert tau_at("cosine", 0.996, 3, 10) == tau_at("cosine", 0.996, 3, 10, progress=0.3)  # steps vs time
+
+
+class FakeClock:
+    """perf_counter for the trainer: each reading advances ``tick`` seconds, so a run's training
+    time, and with it its schedule and its stop, are exact."""
+
+    def __init__(self, tick):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self):
+        self.now += self.tick
+        return self.now
+
+
+def test_a_budget_stops_the_run_and_spans_its_schedule(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer.time, "perf_counter", FakeClock(0.5))
+    lrs = []
+    real = trainer.lr_at
+    monkeypatch.setattr(trainer, "lr_at", lambda *a: lrs.append(real(*a)) or lrs[-1])
+    values = {**RUN, "optim.schedule": "cosine", "train.time_budget": 10.0}
+    row = pretrain(build_config(values), tmp_path / "run", progress=False)
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert row["trained_seconds"] >= 10.0 and rows[-1] == row
+    assert 1 < len(rows) < 10_000 and "knn_top1" in row  # stopped by the budget, then evaluated
+    assert lrs[-1] < 0.05 * lrs[0]  # the cosine reached (nearly) zero at the end of the budget
+    assert all(a >= b for a, b in itertools.pairwise(lrs))  # and only fell
+    ck = load_checkpoint(tmp_path / "run")
+    assert ck["trained_seconds"] == row["trained_seconds"] and ck["step_in_epoch"] == 0
+    # resuming a spent run trains nothing more
+    before = ck["global_step"]
+    pretrain(build_config(values), tmp_path / "run", resume=True, progress=False)
+    assert load_checkpoint(tmp_path / "run")["global_step"] == before
+
+
+def test_the_epochs_cap_a_budget(tmp_path):
+    row = pretrain(
+        build_config({**RUN, "train.epochs": 2, "train.time_budget": 3600.0}), tmp_path / "r", progress=False
+    )
+    assert row["epoch"] == 2 and row["trained_seconds"] < 3600
+
+
+def test_a_new_budget_on_resume_is_refused_under_a_cosine_schedule(tmp_path):
+    values = {**RUN, "optim.schedule": "cosine", "train.time_budget": 1.0}
+    pretrain(build_config(values), tmp_path / "run", progress=False)
+    with pytest.raises(TrainingError, match=r"a 1 s budget -> a 2 s budget"):
+        pretrain(build_config({**values, "train.time_budget": 2.0}), tmp_path / "run", resume=True, progress=False)
+
+
+def test_an_interrupted_budget_run_resumes_with_the_time_it_had_trained(tmp_path):
+    run = tmp_path / "run"
+    sets = [a for k, v in {**RUN, "data.train_subset": 512}.items() for a in ("--set", f"{k}={v}")]
+    cmd = [sys.executable, "-m", "siamkit", "pretrain", "--quiet", "--out", str(run), "--time-budget", "6s", *sets]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() or len(read_jsonl(run / "metrics.jsonl")) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read()
+    stopped = load_checkpoint(run)["trained_seconds"]
+    assert 0 < stopped < 6
+    assert main(["pretrain", "--resume", "--out", str(run), "--quiet"]) == 0
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert 6 <= rows[-1]["trained_seconds"] < 6 + 2  # the budget counted the time before the stop
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
