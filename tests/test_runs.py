@@ -36,5 +36,5 @@ def test_run_json_records_the_source_revision(tmp_path):
 def test_a_longer_resume_is_refused_when_a_schedule_spans_the_run(tmp_path):
     values = {**TINY_RUN, "train.knn_every": 0, "data.train_subset": 128, "optim.schedule": "cosine"}
     pretrain(build_config({**values, "train.epochs": 1}), tmp_path / "run", progress=False)
-    with pytest.raises(TrainingError, match=r"cannot change its length on resume \(1 epochs -> 2 epochs\): optim.schedule"):
+    with pytest.raises(TrainingError, match=r"on resume \(1 epochs -> 2 epochs\): optim.schedule"):
         pretrain(build_config({**values, "train.epochs": 2}), tmp_path / "run", resume=True, progress=False)
