@@ -108,3 +108,10 @@ def test_an_interrupted_budget_run_resumes_with_the_time_it_had_trained(tmp_path
     rows = read_jsonl(run / "metrics.jsonl")
     assert 6 <= rows[-1]["trained_seconds"] < 6 + 2  # the budget counted the time before the stop
     assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+
+
+@pytest.mark.parametrize("method", sorted(__import__("siamkit.registry", fromlist=["METHODS"]).METHODS.names()))
+def test_the_speedrun_preset_builds_for_every_method(method):
+    cfg = build_config({"method.name": method, "data.data_root": "/data"}, preset="speedrun")
+    assert cfg.train.time_budget == 3600 and cfg.train.epochs >= 100  # the budget, not the epochs, ends it
+    assert cfg.method.spec().label

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from siamkit.config import PRESETS, Config, ConfigError, build_config, parse_value
 
@@ -14,7 +15,7 @@ def test_presets_then_flags_then_set():
         {"train.epochs": 3, "optim.lr": "0.1", "method.predictor": "false", "data.data_root": "/d"},
         preset="cpu",
     )
-    assert c.model.backbone == "resnet10_cifar" and c.train.precision == "bf16"  # from the preset
+    assert c.model.backbone == "resnet10_cifar" and c.train.precision == "auto"  # from the preset
     assert c.train.epochs == 3 and c.optim.lr == 0.1 and c.method.predictor is False
     assert c.preset == "cpu"
     assert set(PRESETS) >= {"gsg-cifar10", "gsg-imagenet", "simsiam-imagenet", "cpu", "digits"}
@@ -64,3 +65,17 @@ def test_parse_value_handles_optional_fields():
     assert parse_value("model.width", "none") is None
     assert parse_value("model.width", "48") == 48
     assert parse_value("train.channels_last", "on") is True
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch):
+    from siamkit import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.resolve_precision("auto", "cpu") == "bf16"
+    assert build_config({"data.dataset": "digits", "train.precision": "auto"}).train.use_channels_last("cpu")
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
+    assert not build_config({"data.dataset": "digits", "train.precision": "auto"}).train.use_channels_last("cpu")
+    assert precision.resolve_precision("bf16", "cpu") == "bf16"  # a typed precision is used as typed
+    with precision.autocast("auto", "cpu"):
+        assert not torch.is_autocast_enabled("cpu")

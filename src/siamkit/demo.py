@@ -9,6 +9,7 @@ from pathlib import Path
 from siamkit.config import build_config
 from siamkit.errors import ConfigError
 from siamkit.pipeline import pretrain
+from siamkit.precision import resolve_precision
 from siamkit.runs import RunFolder
 
 
@@ -24,7 +25,7 @@ def run_demo(out: Path, epochs: int | None = None) -> int:
     print(
         f"Pretraining {cfg.method.name} on the embedded digits (1,347 train / 450 test images), "
         f"{cfg.model.backbone} width {cfg.model.width}, {cfg.train.epochs} epochs, "
-        f"{cfg.train.precision}, CPU."
+        f"{resolve_precision(cfg.train.precision, 'cpu')}, CPU."
     )
     t0 = time.perf_counter()
     row = pretrain(cfg, out)

@@ -67,20 +67,36 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "cpu",
-            "CPU scale (siamkit's): ResNet-10 (CIFAR stem) width 32, bf16, batch 256, CIFAR-10, GSG's "
-            "optimizer settings; for 2-core machines",
+            "CPU scale (siamkit's): ResNet-10 (CIFAR stem) width 32, batch 256, CIFAR-10, GSG's "
+            "optimizer settings, bf16 where the CPU computes it natively (else fp32); for 2-core machines",
             {
                 **_GSG_CIFAR,
                 "model.backbone": "resnet10_cifar",
                 "model.width": 32,
                 "train.batch_size": 256,
                 "train.epochs": 10,
-                "train.precision": "bf16",
+                "train.precision": "auto",
+            },
+        ),
+        Preset(
+            "speedrun",
+            "siamkit's CPU speedrun: the cpu preset at width 16, batch 128, channels_last, for 60 minutes of training "
+            "(--time-budget; constant lr), kNN on the full training split at the end (docs/speedrun.md)",
+            {
+                **_GSG_CIFAR,
+                "model.backbone": "resnet10_cifar",
+                "model.width": 16,
+                "train.batch_size": 128,
+                "train.epochs": 1000,
+                "train.time_budget": 3600.0,
+                "train.precision": "auto",
+                "train.channels_last": True,
+                "train.knn_every": 0,
             },
         ),
         Preset(
             "digits",
-            "the demo: embedded digits, ResNet-10 width 16, bf16, batch 64, 30 epochs, lr 0.06 constant",
+            "the demo: embedded digits, ResNet-10 width 16, batch 64, 30 epochs, lr 0.06 constant, precision auto",
             {
                 "data.dataset": "digits",
                 "model.backbone": "resnet10_cifar",
@@ -90,7 +106,7 @@ PRESETS: dict[str, Preset] = {
                 "model.pred_hidden": 128,
                 "train.batch_size": 64,
                 "train.epochs": 30,
-                "train.precision": "bf16",
+                "train.precision": "auto",
                 "train.knn_every": 5,
                 "train.knn_k": 20,  # 1,347 training images: k = 200 would span more than a class
                 "optim.lr": 0.06,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siamkit.errors import ConfigError
-from siamkit.precision import PRECISIONS
+from siamkit.precision import PRECISIONS, resolve_precision
 from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry
 
 OPTIMIZERS = ("sgd", "lars")
@@ -204,7 +204,7 @@ class TrainConfig:
     def use_channels_last(self, device_type: str) -> bool:
         if self.channels_last is not None:
             return self.channels_last
-        return device_type == "cuda" or self.precision == "bf16"
+        return device_type == "cuda" or resolve_precision(self.precision, device_type) == "bf16"
 
 
 SECTIONS = {

@@ -22,7 +22,7 @@ from siamkit.config import Config
 from siamkit.data import ImageSet, MultiViewAugment, load_datasets, train_batches
 from siamkit.errors import CheckpointError, Interrupted, TrainingError
 from siamkit.models import MomentumTarget, SiameseNet, tau_at
-from siamkit.precision import autocast
+from siamkit.precision import autocast, resolve_precision
 from siamkit.runs import RunFolder
 from siamkit.train import distributed
 from siamkit.train.memory import keep_freed_memory
@@ -113,7 +113,8 @@ class Trainer:
         info = {**environment(self.info.device), "world_size": self.info.world, "per_rank_batch": self.per_rank}
         info.update(base_lr=self.base_lr, steps_per_epoch=self.steps_per_epoch, train_images=len(self.train_set))
         info.update(test_images=len(self.test_set), method=self.spec.label, views_drawn=self.spec.views_drawn)
-        self.folder.write_info({**info, "channels_last": self.channels_last})
+        precision = resolve_precision(self.cfg.train.precision, self.info.device)
+        self.folder.write_info({**info, "channels_last": self.channels_last, "precision": precision})
         return MetricsLog(self.folder, keep_epochs=None if self.from_nothing else self.epoch)
 
     @property
