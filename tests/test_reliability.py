@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,12 +39,6 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "run"
     pretrain(build_config({**RUN, "train.epochs": 2}), out, progress=False)
     return out
-
-
-def _copy(run, dest):
-    import shutil
-
-    return shutil.copytree(run, dest)
 
 
 def _one_line_error(capsys, *phrases):
@@ -85,7 +80,7 @@ def test_a_checkpoint_that_asks_to_run_code_is_refused_unrun(tmp_path, capsys, c
 
 def test_a_checkpoint_in_the_old_layout_still_resumes(trained, tmp_path):
     """siamkit 0.1.0 pickled NumPy's RNG state as a tuple holding an ndarray."""
-    run = _copy(trained, tmp_path / "run")
+    run = shutil.copytree(trained, tmp_path / "run")
     ck = load_checkpoint(run)
     np.random.seed(3)
     ck["rng"]["numpy"] = np.random.get_state()
@@ -97,7 +92,7 @@ def test_a_checkpoint_in_the_old_layout_still_resumes(trained, tmp_path):
 
 @pytest.mark.parametrize(("missing", "command"), [("optimizer", "pretrain"), ("model", "eval")])
 def test_a_checkpoint_lacking_a_part_names_it(trained, tmp_path, capsys, missing, command):
-    run = _copy(trained, tmp_path / "run")
+    run = shutil.copytree(trained, tmp_path / "run")
     ck = load_checkpoint(run)
     del ck[missing]
     torch.save(ck, run / "checkpoint.pt")
@@ -177,7 +172,7 @@ def test_a_torn_last_line_is_skipped_and_a_torn_middle_line_is_an_error(tmp_path
 
 
 def test_a_run_with_a_torn_log_reports_and_resumes(trained, tmp_path, capsys):
-    run = _copy(trained, tmp_path / "run")
+    run = shutil.copytree(trained, tmp_path / "run")
     with open(run / "metrics.jsonl", "a") as f:
         f.write('{"epoch": 3, "lo')
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
@@ -222,7 +217,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holders_lock_is
 
 
 def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(trained, tmp_path, monkeypatch, capsys):
-    run = _copy(trained, tmp_path / "run")
+    run = shutil.copytree(trained, tmp_path / "run")
     before = (run / "checkpoint.pt").read_bytes()
 
     def full_disk(obj, f, *args, **kwargs):
@@ -247,7 +242,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(trained, tmp_pat
 
 
 def test_a_full_disk_while_recording_an_evaluation_prints_the_result_first(trained, tmp_path, monkeypatch, capsys):
-    run = _copy(trained, tmp_path / "run")
+    run = shutil.copytree(trained, tmp_path / "run")
 
     class FullDisk:
         def __init__(self, *args, **kwargs):

@@ -83,11 +83,13 @@ def check_resumable(ck: dict[str, Any], cfg: Config, path) -> None:
             "pretrain, or was cut down, e.g. by export). Start a new run, or evaluate it if it holds model and config."
         )
     old = Config.from_dict(ck["config"])
-    length = [(f"{a} epochs", f"{b} epochs") for a, b in [(old.train.epochs, cfg.train.epochs)] if a != b]
+    changes = []
+    if old.train.epochs != cfg.train.epochs:
+        changes.append(f"{old.train.epochs} epochs -> {cfg.train.epochs} epochs")
     if old.train.time_budget != cfg.train.time_budget:
-        length.append((_budget_text(old.train.time_budget), _budget_text(cfg.train.time_budget)))
-    if length and (planned := length_dependent(old)):
-        change = ", ".join(f"{a} -> {b}" for a, b in length)
+        changes.append(f"{_budget_text(old.train.time_budget)} -> {_budget_text(cfg.train.time_budget)}")
+    if changes and (planned := length_dependent(old)):
+        change = ", ".join(changes)
         raise TrainingError(
             f"the run cannot change its length on resume ({change}): {' and '.join(planned)} is planned over "
             "its length, so the part already trained would differ from a run of the new length. "

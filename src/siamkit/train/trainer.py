@@ -78,6 +78,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * tc.epochs
         self.per_rank = tc.batch_size // info.world
         self.channels_last = tc.use_channels_last(device.type)
+        self.precision = resolve_precision(tc.precision, device)  # "auto" settled once, not per step
         self.aug = MultiViewAugment(cfg.data.resolved_recipe(), cfg.data.crop_size(), self.channels_last)
 
         # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
@@ -113,8 +114,7 @@ class Trainer:
         info = {**environment(self.info.device), "world_size": self.info.world, "per_rank_batch": self.per_rank}
         info.update(base_lr=self.base_lr, steps_per_epoch=self.steps_per_epoch, train_images=len(self.train_set))
         info.update(test_images=len(self.test_set), method=self.spec.label, views_drawn=self.spec.views_drawn)
-        precision = resolve_precision(self.cfg.train.precision, self.info.device)
-        self.folder.write_info({**info, "channels_last": self.channels_last, "precision": precision})
+        self.folder.write_info({**info, "channels_last": self.channels_last, "precision": self.precision})
         return MetricsLog(self.folder, keep_epochs=None if self.from_nothing else self.epoch)
 
     @property
@@ -283,7 +283,7 @@ class Trainer:
         set_lr(self.optimizer, lr, self.base_lr)
         params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
         views = self.aug.apply(x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank))  # (V, b, C, H, W)
-        with autocast(tc.precision, self.info.device):
+        with autocast(self.precision, self.info.device):
             loss, metrics = step(self.net, self.spec, views, self.target, g_step)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
