@@ -14,6 +14,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("image-cache")
+
+
+@pytest.fixture(autouse=True)
+def _image_cache(_cache_root, monkeypatch):
+    """Image-folder caches go to a temporary folder, never the user's ~/.cache (subprocesses too)."""
+    monkeypatch.setenv("SIAMKIT_CACHE", str(_cache_root))
+
+
 # The smallest real run: 256 digits, a width-4 ResNet-10, fp32 on the CPU (a few seconds an epoch).
 TINY_RUN = {
     "data.dataset": "digits",

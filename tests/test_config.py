@@ -30,7 +30,10 @@ def test_scaled_lr_is_computed_not_written():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"optim.lrate": 1}, "unknown config key 'optim.lrate'; valid keys: method.name"),
+        (
+            {"optim.lrate": 1},
+            r"unknown config key 'optim.lrate' \(did you mean 'optim.lr'\?\); valid keys: method.name",
+        ),
         ({"train.epochs": "ten"}, r"train.epochs='ten': expected int"),
         ({"train.epochs": 0}, r"train.epochs must be > 0"),
         ({"train.precision": "fp8"}, "choose one of fp32, bf16, fp16"),

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from siamkit.cli.parser import FLAGS
-from siamkit.config import Config, build_config, presets_table
+from siamkit.config import Config, build_config, presets_table, read_config_file
 from siamkit.errors import CheckpointError, ConfigError, SiamkitError
 from siamkit.evaluate import load_encoder, load_eval_data, load_model, record
 from siamkit.methods import methods_table
@@ -48,19 +48,23 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return build_config(overrides(args), preset=args.preset)
+    """Defaults, then ``--preset`` (or the preset ``--config`` names), ``--config``, the flags, ``--set``."""
+    values, preset = read_config_file(args.config) if getattr(args, "config", None) else ({}, None)
+    return build_config({**values, **overrides(args)}, preset=args.preset or preset)
 
 
 def resume_config(args: argparse.Namespace, out: Path) -> Config:
     """The checkpoint's config, with only the changes :data:`RESUMABLE` allows (the trainer
-    refuses a new length when a schedule is planned over the run's length)."""
-    if args.preset:
-        raise ConfigError("--resume continues the run as it was configured; drop --preset")
+    refuses a new length when a schedule is planned over the run's length). With ``--preset`` or
+    ``--config`` (a job script rerun as it is) the config they make must be the checkpoint's."""
     folder = RunFolder(out)
     if not (saved_dict := folder.load_checkpoint().get("config")):
         raise CheckpointError(f"{folder.checkpoint} has no config; it cannot resume a run")
     saved = Config.from_dict(saved_dict)
-    new = build_config({**saved.flat(), **overrides(args)}, _preset_name=saved.preset)
+    if args.preset or args.config:
+        new = config_from_args(args)
+    else:
+        new = build_config({**saved.flat(), **overrides(args)}, _preset_name=saved.preset)
     changed = sorted(k for k, v in new.flat().items() if v != saved.flat()[k])
     refused = [k for k in changed if k not in RESUMABLE]
     if refused:
@@ -75,16 +79,19 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
 def pretrain(args: argparse.Namespace) -> int:
     from siamkit.pipeline import pretrain as run
 
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out DIR, the folder of the run to continue")
+    if args.resume and not args.out:
+        raise ConfigError(f"--resume {'auto ' if args.resume == 'auto' else ''}needs --out DIR, the run's folder")
+    resume = args.resume == "yes" or (args.resume == "auto" and RunFolder(args.out).has_checkpoint())
+    if resume:
         out = Path(args.out)
         cfg = resume_config(args, out)
     else:
         cfg = config_from_args(args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.out or f"runs/{cfg.method.name}-{cfg.data.dataset}-{stamp}")
-    row = run(cfg, out, resume=args.resume, progress=not args.quiet)
+    if args.resume == "auto" and os.environ.get("RANK", "0") == "0":
+        print(f"siamkit: --resume auto: {'resuming' if resume else 'starting'} {out}", file=sys.stderr)
+    row = run(cfg, out, resume=resume, progress=not args.quiet)
     if os.environ.get("RANK", "0") != "0":
         return 0
     print(
@@ -101,7 +108,8 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.train_subset is not None and args.train_subset < 1:
         raise ConfigError(f"--train-subset must be >= 1, got {args.train_subset}")
     encoder = load_encoder(args.checkpoint)
-    data = load_eval_data(args.dataset, args.data_root, args.train_subset)
+    size = encoder.config.data.crop_size() if args.eval_data and encoder.config else None
+    data = load_eval_data(args.dataset, args.data_root, args.train_subset, eval_data=args.eval_data, image_size=size)
     bar = None
     if entry.progress == "epochs":
         bar = tqdm(total=entry.steps(options), desc=args.kind, file=sys.stderr, leave=False)
@@ -141,6 +149,57 @@ def export(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out}")
+    return 0
+
+
+def embed(args: argparse.Namespace) -> int:
+    from siamkit.evaluate.embed import embed_images
+
+    emb, skipped = embed_images(
+        args.checkpoint,
+        args.images,
+        projector=args.projector,
+        batch_size=args.batch_size,
+        device=resolve_device(args.device),
+        precision=args.precision,
+        progress=not args.quiet,
+    )
+    written = emb.save(args.out)
+    if skipped:
+        report = written[0].with_suffix(".skipped.tsv")
+        report.write_text("path\treason\n" + "".join(f"{p}\t{' '.join(r.split())}\n" for p, r in skipped))
+        print(f"skipped {len(skipped)} unreadable file(s), listed in {report}:", file=sys.stderr)
+        for p, r in skipped[:10]:
+            print(f"  {p}: {r}", file=sys.stderr)
+    print(f"embedded {len(emb.paths)} images ({emb.dim}-d {emb.about['output']}) -> {', '.join(map(str, written))}")
+    return 0
+
+
+def neighbors(args: argparse.Namespace) -> int:
+    from siamkit.evaluate.embed import Embeddings, contact_sheet, embed_query
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be >= 1, got {args.k}")
+    emb = Embeddings.load(args.embeddings)
+    query: int | object
+    if args.query.isdigit():
+        query = int(args.query)
+        if query >= len(emb.paths):
+            raise ConfigError(f"--query {query}: the embeddings have rows 0..{len(emb.paths) - 1}")
+        shown = emb.paths[query]
+    elif (row := emb.row_of(args.query)) is not None:
+        query, shown = row, emb.paths[row]
+    elif Path(args.query).is_file():
+        query, shown = embed_query(emb, args.query, resolve_device(args.device)), args.query
+    else:
+        raise ConfigError(f"--query {args.query!r}: not a row index, a path in {args.embeddings}, or an image file")
+    found = emb.neighbors(query, args.k)
+    print(f"query: {shown}")
+    print(f"{'rank':>4}  {'cosine':>7}  {'row':>6}  path")
+    for rank, (row, cos) in enumerate(found, start=1):
+        print(f"{rank:>4}  {cos:>+7.4f}  {row:>6}  {emb.paths[row]}")
+    if args.sheet:
+        print(f"wrote {contact_sheet(shown, [(emb.paths[r], c) for r, c in found], args.sheet)}")
     return 0
 
 

@@ -13,6 +13,8 @@ FLAGS = {
     "method": "method.name",
     "dataset": "data.dataset",
     "data_root": "data.data_root",
+    "eval_data": "data.eval_data",
+    "image_size": "data.image_size",
     "download": "data.download",
     "backbone": "model.backbone",
     "epochs": "train.epochs",
@@ -41,6 +43,12 @@ def duration(text: str) -> float:
     return seconds
 
 
+def resume_mode(text: str) -> str:
+    if text not in ("yes", "auto"):
+        raise argparse.ArgumentTypeError(f"--resume takes no value, or 'auto'; got {text!r}")
+    return text
+
+
 def _names(registry) -> str:
     return ", ".join(registry.names())
 
@@ -49,7 +57,13 @@ def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain an encoder with a registered method")
     p.add_argument("--method", help=f"a registered method: {_names(METHODS)}")
     p.add_argument("--dataset", help=f"a registered dataset: {_names(DATASETS)}")
-    p.add_argument("--data-root", help="folder holding the dataset")
+    p.add_argument("--data-root", help="folder holding the dataset (for --dataset folder: any folder tree of images)")
+    p.add_argument(
+        "--eval-data",
+        metavar="DIR",
+        help="labelled data for the kNN monitor: DIR/train/<class>, DIR/val/<class>, or a labels CSV",
+    )
+    p.add_argument("--image-size", type=int, help="training resolution in px (data.image_size)")
     p.add_argument("--backbone", help=f"a registered backbone: {_names(BACKBONES)}")
     p.add_argument("--epochs", type=int, help="epochs to train (with --time-budget: at most)")
     p.add_argument(
@@ -65,9 +79,20 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--precision", choices=list(PRECISIONS))
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--out", help="run folder (default runs/METHOD-DATASET-TIME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="yes",
+        type=resume_mode,
+        metavar="auto",
+        help="continue the run in --out from its checkpoint; --resume auto: continue when --out holds a "
+        "checkpoint, else start it (for job schedulers that rerun a command)",
+    )
+    p.add_argument(
+        "--config", metavar="FILE.yaml", help="settings from a YAML file (a run's config.yaml reproduces it)"
+    )
     p.add_argument("--download", action="store_true", default=None, help="fetch CIFAR when missing")
-    p.add_argument("--preset", help="named settings (siamkit presets); flags override them")
+    p.add_argument("--preset", help="named settings (siamkit presets); --config, flags and --set override them")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(command="pretrain")
@@ -79,8 +104,14 @@ def _add_eval(sub) -> None:
     for name, entry in EVALUATIONS.items():
         p = kinds.add_parser(name, help=entry.help)
         p.add_argument("--checkpoint", required=True, help="checkpoint.pt, a run folder, or random:BACKBONE[:WIDTH]")
-        p.add_argument("--dataset", required=True, help=f"a registered dataset: {_names(DATASETS)}")
+        p.add_argument("--dataset", help=f"a registered labelled dataset: {_names(DATASETS)}")
         p.add_argument("--data-root")
+        p.add_argument(
+            "--eval-data",
+            metavar="DIR",
+            help="instead of --dataset: labelled data of your own, DIR/train/<class> and DIR/val/<class>, "
+            "or a labels CSV (path,label[,split]); evaluated at the encoder's training resolution",
+        )
         p.add_argument("--device", default="auto")
         p.add_argument("--train-subset", type=int, help="use a fixed stratified subset of the training split")
         p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
@@ -124,6 +155,26 @@ def _add_experiment(sub) -> None:
     p.set_defaults(command="experiment")
 
 
+def _add_embed(sub) -> None:
+    p = sub.add_parser("embed", help="write one embedding per image with a pretrained encoder")
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or a run folder")
+    p.add_argument("--images", required=True, nargs="+", metavar="DIR_OR_FILE", help="image files and/or folders")
+    p.add_argument("--out", required=True, help="FILE: writes FILE.npy, FILE.csv, FILE.json (and FILE.parquet)")
+    p.add_argument("--projector", action="store_true", help="the projector's output instead of backbone features")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(command="embed")
+    p = sub.add_parser("neighbors", help="the nearest images to a query in an embeddings file, by cosine")
+    p.add_argument("--embeddings", required=True, help="the FILE (or FILE.npy) siamkit embed wrote")
+    p.add_argument("--query", required=True, help="a row index, an image path in the file, or a new image file")
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("--sheet", metavar="PNG", help="also draw the query and its neighbours as a contact sheet")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(command="neighbors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="siamkit",
@@ -140,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["torchvision", "state_dict"], required=True)
     p.add_argument("--out", required=True)
     _add_experiment(sub)
+    _add_embed(sub)
     sub.add_parser("presets", help="list the named presets and what each reproduces")
     sub.add_parser("methods", help="list the registered methods")
     sub.add_parser("backbones", help="list the registered backbones")

@@ -5,7 +5,7 @@ frozen dataclass that validates itself (:mod:`siamkit.config.schema`);
 :func:`build_config` merges defaults, a preset and overrides (:mod:`siamkit.config.build`).
 """
 
-from siamkit.config.build import Config, build_config, parse_value, split_key, valid_keys
+from siamkit.config.build import Config, build_config, parse_value, read_config_file, split_key, valid_keys
 from siamkit.config.presets import PRESETS, Preset, presets_table
 from siamkit.config.schema import (
     BN_MODES,
@@ -47,6 +47,7 @@ __all__ = [
     "build_config",
     "parse_value",
     "presets_table",
+    "read_config_file",
     "split_key",
     "valid_keys",
 ]

@@ -13,7 +13,10 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from siamkit.config.presets import PRESETS
 from siamkit.config.schema import SECTIONS, DataConfig, MethodConfig, ModelConfig, OptimConfig, TrainConfig
@@ -42,16 +45,47 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        if not isinstance(d, dict):
-            raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(SECTIONS) - {"preset"})
-        if unknown:
-            raise ConfigError(f"unknown config section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
-        for s in SECTIONS:
-            if not isinstance(d.get(s) or {}, dict):
-                raise ConfigError(f"config section {s!r} must be a mapping of keys, got {d[s]!r}")
-        flat = {f"{s}.{k}": v for s in SECTIONS for k, v in (d.get(s) or {}).items()}
-        return build_config(flat, _preset_name=d.get("preset"))
+        return build_config(flat_values(d), _preset_name=d.get("preset"))
+
+
+def flat_values(d: dict[str, Any]) -> dict[str, Any]:
+    """``{"train": {"epochs": 3}}`` -> ``{"train.epochs": 3}``. Unknown sections and keys are
+    errors that name the closest valid one."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
+    unknown = sorted(map(str, set(d) - set(SECTIONS) - {"preset"}))
+    if unknown:
+        close = [c for u in unknown for c in difflib.get_close_matches(u, [*SECTIONS, "preset"], n=1)]
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ConfigError(f"unknown config section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}{hint}")
+    for s in SECTIONS:
+        if not isinstance(d.get(s) or {}, dict):
+            raise ConfigError(f"config section {s!r} must be a mapping of keys, got {d[s]!r}")
+    flat = {f"{s}.{k}": v for s in SECTIONS for k, v in (d.get(s) or {}).items()}
+    for key in flat:
+        split_key(key)
+    return flat
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """A YAML config file (the ``config.yaml`` a run writes, or any subset of its sections and
+    keys) -> its values as dotted keys, and the preset it names. Values are checked when the
+    config is built (with the flags that override them)."""
+    path = Path(path).expanduser()
+    try:
+        d = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"--config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    try:
+        values = flat_values({} if d is None else d)
+    except ConfigError as e:
+        raise ConfigError(f"--config {path}: {e}") from None
+    preset = d.get("preset") if isinstance(d, dict) else None
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"--config {path}: preset must be a preset's name, got {preset!r}")
+    return values, preset
 
 
 def valid_keys() -> list[str]:
@@ -90,7 +124,7 @@ def split_key(key: str) -> tuple[str, str]:
     if section not in SECTIONS or name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
         close = difflib.get_close_matches(key, valid_keys(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid_keys())}{hint}")
+        raise ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(valid_keys())}")
     return section, name
 
 

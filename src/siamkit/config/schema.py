@@ -120,7 +120,11 @@ class ModelConfig:
 class DataConfig:
     """``recipe=None`` picks the dataset's recipe. ``load_size`` is the square size images are
     decoded to (image folders); ``None`` means ``image_size``, or ``image_size * 256/224`` for the
-    imagenet recipe."""
+    imagenet recipe. Image folders are decoded once into an on-disk cache (``cache``; under
+    ``cache_dir``, default ``$SIAMKIT_CACHE`` or ``~/.cache/siamkit``); without it they are held in
+    memory up to ``max_memory_gb`` and streamed beyond (checked first with ``verify_images``).
+    ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
+    kNN monitor, e.g. beside an unlabeled ``folder``."""
 
     dataset: str = choice("cifar10", DATASETS)
     data_root: str | None = None
@@ -132,6 +136,9 @@ class DataConfig:
     skip_bad_images: bool = False
     verify_images: bool = True
     max_memory_gb: float = num(4.0, 0.0, lo_open=True)
+    cache: bool = True
+    cache_dir: str | None = None
+    eval_data: str | None = None
     num_workers: int = num(2, 0)
 
     def __post_init__(self) -> None:

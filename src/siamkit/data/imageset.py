@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,7 +12,9 @@ from siamkit.splits import stratified_subset
 
 @dataclass
 class ImageSet:
-    """One labelled split. Exactly one of ``images`` (in memory) and ``files`` (streamed) is set."""
+    """One split. Exactly one of ``images`` (in memory or memory-mapped) and ``files`` (streamed)
+    is set. An unlabeled split has no ``classes`` and every label ``-1``. ``paths``: the file of
+    each image, when it came from files; ``skipped``: ``(file, reason)`` of the unreadable ones."""
 
     name: str
     classes: list[str]
@@ -20,6 +22,12 @@ class ImageSet:
     size: int  # images are (3, size, size)
     images: torch.Tensor | None = None  # (N, 3, size, size) uint8
     files: list[Path] | None = None
+    paths: list[Path] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.classes)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -40,4 +48,6 @@ class ImageSet:
             self.size,
             images=None if self.images is None else self.images[keep],
             files=None if self.files is None else [self.files[i] for i in keep.tolist()],
+            paths=None if self.paths is None else [self.paths[i] for i in keep.tolist()],
+            skipped=self.skipped,
         )

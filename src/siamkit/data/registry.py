@@ -13,7 +13,7 @@ from pathlib import Path
 from siamkit.config import DataConfig
 from siamkit.data.cifar import load_cifar
 from siamkit.data.digits import load_digits
-from siamkit.data.folders import check_same_classes, load_imagefolder
+from siamkit.data.folders import Decoding, check_same_classes, load_folder, load_imagefolder, load_labels_csv
 from siamkit.data.imageset import ImageSet
 from siamkit.errors import DataError
 from siamkit.registry import DATASETS
@@ -24,9 +24,10 @@ class Dataset:
     """A registered dataset.
 
     ``load(cfg)`` returns ``(train, test)`` :class:`ImageSet` splits for a
-    :class:`~siamkit.config.DataConfig`; ``needs_root``: ``--data-root`` is required; ``recipe``:
-    the augmentation recipe it trains with unless ``data.recipe`` says otherwise (a function of
-    ``data.image_size`` when the right recipe depends on the resolution).
+    :class:`~siamkit.config.DataConfig` (``test`` is ``None`` for unlabeled data);
+    ``needs_root``: ``--data-root`` is required; ``recipe``: the augmentation recipe it trains with
+    unless ``data.recipe`` says otherwise (a function of ``data.image_size`` when the right recipe
+    depends on the resolution).
     """
 
     name: str
@@ -44,9 +45,44 @@ def register_dataset(dataset: Dataset, replace: bool = False) -> Dataset:
     return DATASETS.register(dataset.name, dataset, replace=replace)
 
 
-def load_datasets(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
-    """The train and held-out splits a :class:`~siamkit.config.DataConfig` names."""
+def load_datasets(cfg: DataConfig) -> tuple[ImageSet, ImageSet | None]:
+    """The train and held-out splits a :class:`~siamkit.config.DataConfig` names (no held-out
+    split for unlabeled data)."""
     return DATASETS.get(cfg.dataset).load(cfg)
+
+
+def load_eval_splits(path: str | Path, cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """Labelled data for evaluation (``--eval-data``): ``DIR/train/<class>`` and ``DIR/val/<class>``
+    (or ``test/``), or a labels CSV; decoded at the size ``cfg`` trains at."""
+    path = Path(path).expanduser()
+    how = _decoding(cfg)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return load_labels_csv(path, how, seed=0)
+    if not path.is_dir():
+        raise DataError(f"--eval-data {path}: not found; give a folder with train/ and val/ class folders, or a .csv")
+    kw = {k: getattr(how, k) for k in ("cache", "cache_dir", "max_memory_gb", "verify", "progress")}
+    train = load_imagefolder(path, "train", how.size, skip_bad=cfg.skip_bad_images, **kw)
+    test = load_imagefolder(path, "val", how.size, skip_bad=cfg.skip_bad_images, **kw)
+    check_same_classes(train, test)
+    return train, test
+
+
+def monitor_splits(cfg: DataConfig, train: ImageSet, test: ImageSet | None) -> tuple[ImageSet, ImageSet] | None:
+    """The (bank, query) splits the kNN monitor measures on: ``data.eval_data`` when set, else
+    the dataset's own labelled splits; ``None`` when there is no labelled data."""
+    if cfg.eval_data is not None:
+        return load_eval_splits(cfg.eval_data, cfg)
+    return (train, test) if test is not None and train.labelled else None
+
+
+def _decoding(cfg: DataConfig) -> Decoding:
+    return Decoding(
+        size=cfg.decode_size(),
+        cache=cfg.cache,
+        cache_dir=cfg.cache_dir,
+        max_memory_gb=cfg.max_memory_gb,
+        verify=cfg.verify_images,
+    )
 
 
 def _root(cfg: DataConfig) -> Path:
@@ -72,15 +108,11 @@ def _imagefolder(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
     root = _root(cfg)
     if not root.is_dir():
         raise DataError(f"--data-root {root} does not exist; it must hold train/ and val/ (or test/) class folders")
-    kw = dict(
-        size=cfg.decode_size(),
-        skip_bad=cfg.skip_bad_images,
-        max_memory_gb=cfg.max_memory_gb,
-        verify=cfg.verify_images,
-    )
-    train, test = load_imagefolder(root, "train", **kw), load_imagefolder(root, "val", **kw)
-    check_same_classes(train, test)
-    return train, test
+    return load_eval_splits(root, cfg)
+
+
+def _folder(cfg: DataConfig) -> tuple[ImageSet, None]:
+    return load_folder(_root(cfg), _decoding(cfg)), None
 
 
 def _folder_recipe(image_size: int | None) -> str:
@@ -93,5 +125,8 @@ for _d in (
     Dataset("cifar10", _cifar("cifar10"), note="the official python-version folder"),
     Dataset("cifar100", _cifar("cifar100"), note="the official python-version folder"),
     Dataset("imagefolder", _imagefolder, recipe=_folder_recipe, note="DIR/train/<class>/*, DIR/val/<class>/*"),
+    Dataset(
+        "folder", _folder, recipe=_folder_recipe, note="any folder tree of images, unlabeled (--eval-data for kNN)"
+    ),
 ):
     register_dataset(_d)

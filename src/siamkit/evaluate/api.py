@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from siamkit.config import build_config
-from siamkit.data import ImageSet, load_datasets
+from siamkit.data import ImageSet, load_datasets, load_eval_splits
+from siamkit.errors import ConfigError
 from siamkit.evaluate.encoders import Encoder
 from siamkit.evaluate.features import extract_features
 from siamkit.evaluate.knn import knn_accuracy
@@ -40,16 +41,37 @@ class EvalData:
     size: int
 
 
-def load_eval_data(dataset: str, data_root: str | None = None, train_subset: int | None = None) -> EvalData:
-    """A registered dataset's splits; ``train_subset`` keeps a fixed stratified subset of training images."""
-    values: dict[str, object] = {"data.dataset": dataset}
-    if data_root is not None:
-        values["data.data_root"] = str(data_root)
+def load_eval_data(
+    dataset: str | None = None,
+    data_root: str | None = None,
+    train_subset: int | None = None,
+    *,
+    eval_data: str | Path | None = None,
+    image_size: int | None = None,
+) -> EvalData:
+    """A registered dataset's splits, or (``eval_data``) labelled data of your own:
+    ``DIR/train/<class>`` and ``DIR/val/<class>`` (or ``test/``), or a labels CSV. ``image_size``:
+    the resolution to evaluate at (default: the dataset's recipe's); ``train_subset`` keeps a fixed
+    stratified subset of training images."""
+    if (dataset is None) == (eval_data is None):
+        raise ConfigError(
+            "evaluate on a registered dataset (--dataset NAME) or on labelled data (--eval-data DIR), one of the two"
+        )
+    values: dict[str, object] = {"data.dataset": dataset or "imagefolder"}
+    if data_root is not None or eval_data is not None:
+        values["data.data_root"] = str(data_root if eval_data is None else eval_data)
+    if image_size is not None:
+        values["data.image_size"] = image_size
     cfg = build_config(values).data
-    train, test = load_datasets(cfg)
+    if eval_data is not None:
+        train, test = load_eval_splits(eval_data, cfg)
+    else:
+        train, test = load_datasets(cfg)
+        if test is None or not train.labelled:
+            raise ConfigError(f"{dataset} is unlabeled; evaluate on labelled data with --eval-data DIR")
     if train_subset is not None:
         train = train.subset(train_subset)
-    return EvalData(dataset, train, test, cfg.resolved_recipe(), cfg.crop_size())
+    return EvalData(dataset or str(eval_data), train, test, cfg.resolved_recipe(), cfg.crop_size())
 
 
 def _features(enc: Encoder, data: EvalData, split: ImageSet, device, precision: str, normalize: bool, progress: bool):

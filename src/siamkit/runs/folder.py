@@ -88,6 +88,11 @@ class RunFolder:
     def write_info(self, info: dict[str, Any]) -> None:
         self.file(INFO).write_text(json.dumps(info, indent=2) + "\n")
 
+    def write_skipped(self, skipped: list[tuple[str, str]]) -> None:
+        """``skipped_images.tsv``: one unreadable image file per line, its path and the reason."""
+        lines = [f"{path}\t{' '.join(why.split())}" for path, why in skipped]
+        self.file("skipped_images.tsv").write_text("path\treason\n" + "".join(f"{x}\n" for x in lines))
+
     def read_info(self) -> dict[str, Any]:
         path = self.file(INFO)
         if not path.exists():

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from siamkit._version import __version__
 from siamkit.config import Config
-from siamkit.data import ImageSet, MultiViewAugment, load_datasets, train_batches
+from siamkit.data import ImageSet, MultiViewAugment, train_batches
 from siamkit.errors import CheckpointError, Interrupted, TrainingError
 from siamkit.models import MomentumTarget, SiameseNet, tau_at
 from siamkit.precision import autocast, resolve_precision
@@ -28,11 +28,12 @@ from siamkit.train import distributed
 from siamkit.train.memory import keep_freed_memory
 from siamkit.train.objective import step
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
+from siamkit.train.setup import open_outputs, training_data
 from siamkit.train.signals import StopSignals
 from siamkit.train.state import check_resumable, check_start, epoch_generators, rng_state, set_rng_state
-from siamkit.train.telemetry import EpochMeter, MetricsLog, check_finite, cpu_times, environment, summary
+from siamkit.train.telemetry import EpochMeter, check_finite, cpu_times, summary
 
-# (backbone, train split, test split) -> metrics such as {"knn_top1": ...}; run on rank 0 only
+# (backbone, bank split, query split) -> metrics such as {"knn_top1": ...}; run on rank 0 only
 Monitor = Callable[[nn.Module, ImageSet, ImageSet], dict[str, float]]
 
 
@@ -68,10 +69,8 @@ class Trainer:
         self.spec = cfg.method.spec()
         torch.manual_seed(tc.seed)
 
-        # data
-        self.train_set, self.test_set = load_datasets(cfg.data)
-        if cfg.data.train_subset is not None:
-            self.train_set = self.train_set.subset(cfg.data.train_subset, seed=tc.seed)
+        # data: the training split, and (rank 0) the labelled splits the monitor measures on
+        self.train_set, self.eval_splits = training_data(cfg, info)
         self.steps_per_epoch = len(self.train_set) // tc.batch_size
         if self.steps_per_epoch == 0:
             raise TrainingError(f"train.batch_size={tc.batch_size} exceeds the {len(self.train_set)} training images")
@@ -105,17 +104,7 @@ class Trainer:
             self._restore()
         where = f"{self.folder.checkpoint} (epoch {self.epoch}, step {self.start_step})"
         self.last_good = where if resume else "none yet (no epoch finished)"
-        self.log = self._open_outputs() if info.is_main else None
-
-    def _open_outputs(self) -> MetricsLog:
-        self.folder.create()
-        print(f"siamkit: {self.spec.label} -> {self.out}/", file=sys.stderr)
-        self.folder.write_config(self.cfg.to_dict())
-        info = {**environment(self.info.device), "world_size": self.info.world, "per_rank_batch": self.per_rank}
-        info.update(base_lr=self.base_lr, steps_per_epoch=self.steps_per_epoch, train_images=len(self.train_set))
-        info.update(test_images=len(self.test_set), method=self.spec.label, views_drawn=self.spec.views_drawn)
-        self.folder.write_info({**info, "channels_last": self.channels_last, "precision": self.precision})
-        return MetricsLog(self.folder, keep_epochs=None if self.from_nothing else self.epoch)
+        self.log = open_outputs(self) if info.is_main else None
 
     @property
     def from_nothing(self) -> bool:
@@ -175,7 +164,9 @@ class Trainer:
     # ---- the loop ----
 
     def _monitor(self) -> dict[str, float]:
-        return self.monitor(self.model.backbone, self.train_set, self.test_set) if self.monitor else {}
+        if self.monitor is None or self.eval_splits is None:
+            return {}
+        return self.monitor(self.model.backbone, *self.eval_splits)
 
     def train(self, progress: bool = True) -> dict[str, Any]:
         tc = self.cfg.train
@@ -191,7 +182,7 @@ class Trainer:
         )
         row: dict[str, Any] = {}
         if self.from_nothing and tc.knn_every and self.monitor is not None:
-            if self.log is not None:  # epoch 0: the randomly initialised encoder, the baseline
+            if self.log is not None and self.eval_splits is not None:  # epoch 0: the random init, the baseline
                 self.log.write({"epoch": 0, "step": 0, **self._monitor()})
             distributed.barrier(self.info)
         self.model.train()

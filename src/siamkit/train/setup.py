@@ -1,0 +1,49 @@
+"""What a run reads before its first step and writes into its folder at the start."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from siamkit.config import Config
+from siamkit.data import ImageSet, load_datasets, monitor_splits
+from siamkit.train import distributed
+from siamkit.train.telemetry import MetricsLog, environment
+
+
+def training_data(cfg: Config, info: distributed.DistInfo) -> tuple[ImageSet, tuple[ImageSet, ImageSet] | None]:
+    """The training split (``data.train_subset`` applied) and, on rank 0 (the monitor's rank),
+    the labelled (bank, query) splits the kNN monitor measures on, or ``None`` without any."""
+    train, test = load_datasets(cfg.data)
+    if cfg.data.train_subset is not None:
+        train = train.subset(cfg.data.train_subset, seed=cfg.train.seed)
+    return train, monitor_splits(cfg.data, train, test) if info.is_main else None
+
+
+def open_outputs(t: Any) -> MetricsLog:
+    """Rank 0, for the :class:`~siamkit.train.trainer.Trainer` ``t``: the run folder with its
+    config, ``run.json``, the list of skipped image files and the metrics log (cut back to the
+    checkpoint's epoch on resume)."""
+    t.folder.create()
+    print(f"siamkit: {t.spec.label} -> {t.out}/", file=sys.stderr)
+    if t.train_set.skipped:
+        t.folder.write_skipped(t.train_set.skipped)
+        print(
+            f"siamkit: {len(t.train_set)} training images; {len(t.train_set.skipped)} unreadable file(s) "
+            f"skipped, listed in {t.folder.file('skipped_images.tsv')}",
+            file=sys.stderr,
+        )
+    if t.eval_splits is None:
+        print(
+            "siamkit: no labelled data to evaluate on (pass --eval-data DIR: train/<class>, val/<class> or a "
+            "labels CSV); the monitor reports the collapse statistic z_std only",
+            file=sys.stderr,
+        )
+    t.folder.write_config(t.cfg.to_dict())
+    info = {**environment(t.info.device), "world_size": t.info.world, "per_rank_batch": t.per_rank}
+    info.update(base_lr=t.base_lr, steps_per_epoch=t.steps_per_epoch, train_images=len(t.train_set))
+    info.update(skipped_images=len(t.train_set.skipped), method=t.spec.label, views_drawn=t.spec.views_drawn)
+    if t.eval_splits is not None:
+        info.update(knn_bank_images=len(t.eval_splits[0]), test_images=len(t.eval_splits[1]))
+    t.folder.write_info({**info, "channels_last": t.channels_last, "precision": t.precision})
+    return MetricsLog(t.folder, keep_epochs=None if t.from_nothing else t.epoch)
