@@ -161,3 +161,30 @@ def test_config_file_errors_name_the_file_and_the_closest_key(tmp_path, capsys):
     )
     cfg = config_from_args(args)
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.data.dataset, cfg.preset) == (2, 32, "digits", "digits")
+
+
+def test_embeddings_round_trip_and_parquet(tmp_path):
+    from siamkit.evaluate.embed import Embeddings
+
+    rng = np.random.default_rng(0)
+    emb = Embeddings(
+        rng.normal(size=(5, 3)).astype(np.float32), [f"img{i}.png" for i in range(5)], {"output": "backbone"}
+    )
+    emb.vectors[3] = -emb.vectors[0] * 2  # by hand: row 3 is row 0's opposite, cosine -1
+    emb.vectors[4] = emb.vectors[0] * 0.5  # row 4 points the same way as row 0, cosine +1
+    written = emb.save(tmp_path / "e.npy")  # a suffix given is dropped: e.npy, e.csv, e.json, e.parquet
+    back = Embeddings.load(tmp_path / "e")
+    assert np.array_equal(back.vectors, emb.vectors) and back.paths == emb.paths and back.about["dim"] == 3
+    found = back.neighbors(0, k=4)
+    assert found[0][0] == 4 and found[0][1] == pytest.approx(1.0) and found[-1] == (3, pytest.approx(-1.0))
+    assert 0 not in [r for r, _ in found]  # a row is not its own neighbour
+    loop = sorted(  # loop reference: cosine of every other row
+        ((i, float(emb.vectors[i] @ emb.vectors[0] / np.linalg.norm(emb.vectors[i]) / np.linalg.norm(emb.vectors[0])))
+         for i in range(1, 5)),
+        key=lambda t: -t[1],
+    )  # fmt: skip
+    assert [r for r, _ in found] == [r for r, _ in loop]
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert tmp_path / "e.parquet" in written
+    table = pq.read_table(tmp_path / "e.parquet").to_pydict()
+    assert table["path"] == emb.paths and np.allclose(np.array(table["embedding"]), emb.vectors)

@@ -248,7 +248,7 @@ class Trainer:
             stop, self.trained = distributed.agree(
                 signals.signum is not None, trained0 + time.perf_counter() - t0, info
             )
-            bar.update(1 if tc.time_budget is None else self.trained - before)
+            bar.update(1 if tc.time_budget is None else min(self.trained, tc.time_budget) - min(before, tc.time_budget))
             if len(pending) >= tc.log_every or steps == self.steps_per_epoch or stop or self.spent():
                 check_finite(pending, self.epoch, self.steps_per_epoch, self.last_good)
                 rate = acc.images / max(acc.seconds + time.perf_counter() - t0, 1e-9)
