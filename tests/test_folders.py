@@ -87,6 +87,12 @@ def test_a_killed_build_leaves_the_cache_valid(tmp_path):
     (cf.path / "images-1.u8").write_bytes(b"half")  # what a build killed mid-way leaves
     again = cached_folder(root, 8, tmp_path / "cache", progress=False)
     assert again.stats["decoded"] == 0 and np.array_equal(np.asarray(again.images), np.asarray(cf.images))
+    expected = np.array(cf.images)  # a copy: the mapped file is about to be cut
+    del cf, again
+    array = next((tmp_path / "cache").glob("*/images-*.u8"))  # a cache cut short (a full disk, a bad copy)
+    array.write_bytes(array.read_bytes()[:100])
+    rebuilt = cached_folder(root, 8, tmp_path / "cache", progress=False)
+    assert rebuilt.stats["decoded"] == 4 and np.array_equal(np.asarray(rebuilt.images), expected)
 
 
 def test_an_unwritable_cache_is_a_clear_error(tmp_path):

@@ -28,6 +28,8 @@ RESUMABLE = {
     "train.time_budget",
     "train.device",
     "data.data_root",
+    "data.eval_data",
+    "data.cache_dir",
     "data.num_workers",
     "train.knn_every",
     "train.log_every",

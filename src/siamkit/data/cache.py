@@ -104,7 +104,11 @@ def _lock(path: Path):
     except ImportError:  # no flock (Windows): builds are not serialised there
         yield
         return
-    with open(path, "a+") as f:
+    try:
+        f = open(path, "a+")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise DataError(f"cannot write in the image cache {path.parent} ({e.strerror}); set data.cache_dir") from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)  # another build of this cache finishes first
         try:
             yield
@@ -119,8 +123,10 @@ def _read_index(path: Path, size: int) -> dict | None:
         return None
     if not isinstance(index, dict) or index.get("version") != CACHE_VERSION or index.get("size") != size:
         return None
-    if not (path.parent / str(index.get("array"))).is_file() and any(r >= 0 for r in index.get("rows", [])):
-        return None  # the array was deleted: rebuild
+    array = path.parent / str(index.get("array"))
+    good = sum(1 for r in index.get("rows", []) if r >= 0)
+    if not array.is_file() or array.stat().st_size != good * 3 * size * size:
+        return None  # the array was deleted or cut short: rebuild
     return index
 
 
@@ -173,9 +179,10 @@ def cached_folder(
             assert index is not None
         else:
             stats = {"decoded": 0, "reused": len(index["rows"]), "build_s": 0.0}
-    rows = index["rows"]  # per entry: its row in images.u8, or -1 when it could not be decoded
-    good = [e[0] for e, r in zip(index["entries"], rows, strict=True) if r >= 0]
-    images = _open(folder / index["array"], len(good), size, "c")
+        rows = index["rows"]  # per entry: its row in the array, or -1 when it could not be decoded
+        good = [e[0] for e, r in zip(index["entries"], rows, strict=True) if r >= 0]
+        # mapped under the lock: a later rebuild may unlink this array, but a mapping outlives that
+        images = _open(folder / index["array"], len(good), size, "c")
     bad = [(e[0], index["bad"][e[0]]) for e, r in zip(index["entries"], rows, strict=True) if r < 0]
     return CachedFolder(root, size, images, good, bad, folder, {"scan_s": scan_s, "files": len(entries), **stats})
 
