@@ -15,3 +15,4 @@ run D-width16-cosine-16px --set model.width=16 --set optim.schedule=cosine --set
 run E-width16-seed1 --set model.width=16 --seed 1
 run F-width16-batch128 --set model.width=16 --batch-size 128
 run G-width16-lr0.1 --set model.width=16 --lr 0.1
+run H-width16-batch128-lr0.1 --set model.width=16 --batch-size 128 --lr 0.1
