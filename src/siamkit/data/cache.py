@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from siamkit.data.images import IMAGE_EXTENSIONS, BadImageError, decode_image
+from siamkit.data.images import IMAGE_EXTENSIONS, decode_files
 from siamkit.errors import DataError
 
 CACHE_VERSION = 1
@@ -215,12 +214,6 @@ def _build(
         elif e.key() in old_bad:
             bad[e.rel] = old_bad[e.key()]
 
-    def one(i: int) -> tuple[int, np.ndarray | str]:
-        try:
-            return i, decode_image(root / entries[i].rel, size)
-        except BadImageError as err:
-            return i, err.reason
-
     bar = tqdm(
         total=len(todo),
         desc=f"caching {root.name} at {size} px",
@@ -229,14 +222,12 @@ def _build(
         file=sys.stderr,
         leave=False,
     )
-    workers = threads if threads is not None else min(8, 2 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, r in pool.map(one, todo, chunksize=32):
-            if isinstance(r, str):
-                bad[entries[i].rel] = r
-            else:
-                out[i], ok[i] = r, True
-            bar.update(1)
+    for i, r in zip(todo, decode_files([root / entries[i].rel for i in todo], size, threads), strict=True):
+        if isinstance(r, str):
+            bad[entries[i].rel] = r
+        else:
+            out[i], ok[i] = r, True
+        bar.update(1)
     bar.close()
     rows = np.full(len(entries), -1, dtype=np.int64)
     rows[ok] = np.arange(int(ok.sum()))

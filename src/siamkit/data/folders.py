@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from siamkit.data.cache import cached_folder, scan_images
-from siamkit.data.images import IMAGE_EXTENSIONS, BadImageError, decode_image
+from siamkit.data.images import IMAGE_EXTENSIONS, decode_files
 from siamkit.data.imageset import ImageSet
 from siamkit.errors import DataError
 from siamkit.splits import stratified_split
@@ -49,23 +48,15 @@ class Decoded:
 
 
 def _decode_all(root: Path, rels: list[str], size: int, progress: bool) -> tuple[list, list[tuple[str, str]]]:
-    def one(rel: str) -> np.ndarray | BadImageError:
-        try:
-            return decode_image(root / rel, size)
-        except BadImageError as e:
-            return e
-
+    """Each of ``rels`` decoded (``None`` where it could not be), and the ``(rel, reason)`` of those."""
     out: list[np.ndarray | None] = []
     bad: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max_workers=min(8, (torch.get_num_threads() or 1) * 2)) as pool:
-        results = pool.map(one, rels, chunksize=64)
-        bar = tqdm(results, total=len(rels), desc=f"decode {root.name}", unit="img", leave=False, disable=not progress)
-        for rel, r in zip(rels, bar, strict=True):
-            if isinstance(r, BadImageError):
-                bad.append((rel, r.reason))
-                out.append(None)
-            else:
-                out.append(r)
+    results = decode_files([root / rel for rel in rels], size)
+    bar = tqdm(results, total=len(rels), desc=f"decode {root.name}", unit="img", leave=False, disable=not progress)
+    for rel, r in zip(rels, bar, strict=True):
+        if isinstance(r, str):
+            bad.append((rel, r))
+        out.append(None if isinstance(r, str) else r)
     return out, bad
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +91,17 @@ def decode_image(path: str | Path, size: int, max_pixels: int = MAX_PIXELS) -> n
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
         raise BadImageError(path, f"{type(e).__name__}: {e}") from None
+
+
+def decode_files(paths: Sequence[str | Path], size: int, threads: int | None = None) -> Iterator[np.ndarray | str]:
+    """:func:`decode_image` of each of ``paths``, in order, on a pool of threads (Pillow decodes
+    outside the GIL): the array, or the reason a file could not be decoded."""
+
+    def one(path: str | Path) -> np.ndarray | str:
+        try:
+            return decode_image(path, size)
+        except BadImageError as e:
+            return e.reason
+
+    with ThreadPoolExecutor(max_workers=threads or min(8, 2 * (os.cpu_count() or 1))) as pool:
+        yield from pool.map(one, paths, chunksize=32)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from siamkit.data import center_normalize, scan_images
-from siamkit.data.images import BadImageError, decode_image
+from siamkit.data.images import decode_files
 from siamkit.errors import DataError
 from siamkit.evaluate.encoders import load_model
 from siamkit.precision import autocast
@@ -125,20 +124,13 @@ class Embeddings:
 
 
 def _decode_chunk(paths: list[Path], size: int) -> tuple[list[int], list[np.ndarray], list[tuple[str, str]]]:
-    def one(p: Path) -> np.ndarray | str:
-        try:
-            return decode_image(p, size)
-        except BadImageError as e:
-            return e.reason
-
     ok, arrays, bad = [], [], []
-    with ThreadPoolExecutor(max_workers=min(8, 2 * max(1, torch.get_num_threads()))) as pool:
-        for i, r in enumerate(pool.map(one, paths)):
-            if isinstance(r, str):
-                bad.append((str(paths[i]), r))
-            else:
-                ok.append(i)
-                arrays.append(r)
+    for i, r in enumerate(decode_files(paths, size)):
+        if isinstance(r, str):
+            bad.append((str(paths[i]), r))
+        else:
+            ok.append(i)
+            arrays.append(r)
     return ok, arrays, bad
 
 
