@@ -76,3 +76,24 @@ BACKBONES: Registry = Registry("backbone", "model.backbone")  # siamkit.models.b
 DATASETS: Registry = Registry("dataset", "data.dataset")  # siamkit.data.registry.Dataset
 RECIPES: Registry = Registry("augmentation recipe", "data.recipe")  # siamkit.data.recipes.Recipe
 EVALUATIONS: Registry = Registry("evaluation", "eval")  # siamkit.evaluate.registry.Evaluation
+
+
+LIBRARIES = ("timm", "torchvision")  # model.backbone prefixes for other libraries' models
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"timm:resnet18"`` -> ``("timm", "resnet18")``; ``"pkg.mod:make"`` -> ``("pkg.mod", "make")``."""
+    source, _, name = spec.partition(":")
+    return source, name
+
+
+def check_spec(spec: str) -> None:
+    """A backbone from elsewhere, checked for syntax only (nothing is imported): ``timm:NAME``,
+    ``torchvision:NAME`` or ``package.module:factory`` (built by :mod:`siamkit.models.external`)."""
+    source, name = split_spec(spec)
+    ok_module = all(part.isidentifier() for part in source.split("."))
+    if not name or not source or not (source in LIBRARIES or (ok_module and name.isidentifier())):
+        raise ConfigError(
+            f"model.backbone={spec!r}: expected a registered backbone, timm:NAME, torchvision:NAME "
+            "or package.module:factory (a function returning an nn.Module that maps images to features)"
+        )

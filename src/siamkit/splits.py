@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamkit.errors import ConfigError
+
 
 def stratified_split(
     labels,
@@ -30,3 +32,17 @@ def stratified_subset(labels, n: int, seed: int = 0) -> np.ndarray:
     if n >= len(labels):
         return np.arange(len(labels))
     return stratified_split(labels, train_size=n, seed=seed)[0]
+
+
+def balanced_fraction(labels, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``fraction`` of ``labels``, balanced per class: ``round(fraction * N / C)``
+    images (at least one) from each of the ``C`` classes, at random with ``seed``; a class with
+    fewer gives all it has. SimCLR's 1 % and 10 % ImageNet subsets are drawn this way."""
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"--label-fraction must lie in (0, 1], e.g. 0.01 or 0.1; got {fraction}")
+    y = labels.numpy() if hasattr(labels, "numpy") else np.asarray(labels)
+    classes = np.unique(y)
+    per_class = max(1, round(fraction * len(y) / len(classes)))
+    rng = np.random.default_rng(seed)
+    kept = [rng.permutation(np.flatnonzero(y == c))[:per_class] for c in classes]
+    return np.sort(np.concatenate(kept))

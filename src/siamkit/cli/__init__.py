@@ -11,11 +11,26 @@ import sys
 from siamkit.cli import commands
 from siamkit.cli.parser import build_parser
 from siamkit.errors import Interrupted, SiamkitError
+from siamkit.models.external import trust_backbone
+
+
+def _trust(args) -> None:
+    """A ``package.module:factory`` backbone is imported only when this command line names it."""
+    named = list(getattr(args, "trust_backbone", None) or [])
+    if getattr(args, "backbone", None):
+        named.append(args.backbone)
+    for item in getattr(args, "set", None) or []:
+        key, _, value = item.partition("=")
+        if key.strip() == "model.backbone":
+            named.append(value.strip())
+    for spec in named:
+        trust_backbone(spec)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = getattr(commands, {"eval": "evaluate"}.get(args.command, args.command))
+    _trust(args)
     try:
         return command(args)
     except Interrupted as e:

@@ -18,6 +18,7 @@ from siamkit.errors import CheckpointError, ConfigError, SiamkitError
 from siamkit.evaluate import load_encoder, load_eval_data, load_model, record
 from siamkit.methods import methods_table
 from siamkit.models import export_backbone
+from siamkit.models.export import metadata as export_metadata
 from siamkit.registry import BACKBONES, DATASETS, EVALUATIONS
 from siamkit.runs import RunFolder
 from siamkit.train.distributed import resolve_device
@@ -145,12 +146,20 @@ def export(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "state_dict":
         torch.save({"config": ck["config"], "model": model.state_dict(), "epoch": ck.get("epoch")}, out)
+        print(f"wrote {out}")
+        return 0
+    state, notes = export_backbone(cfg.model, model.parts, model.backbone.state_dict(), args.format)
+    if args.format == "safetensors":
+        try:
+            from safetensors.torch import save_file
+        except ImportError:
+            raise ConfigError("--format safetensors needs pip install 'siamkit[safetensors]'") from None
+        save_file(state, str(out), metadata=export_metadata(cfg.model, model.parts))
     else:
-        state, notes = export_backbone(cfg.model, model.backbone.state_dict(), args.format)
         torch.save(state, out)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out}")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {out} ({len(state)} tensors, {model.parts.feature_dim}-d features)")
     return 0
 
 

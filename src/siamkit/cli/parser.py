@@ -6,6 +6,7 @@ import argparse
 import re
 
 from siamkit.config import PRECISIONS
+from siamkit.models.export import EXPORT_FORMATS
 from siamkit.registry import BACKBONES, DATASETS, EVALUATIONS, METHODS
 
 # flag -> config key: every flag overrides the preset
@@ -53,6 +54,15 @@ def _names(registry) -> str:
     return ", ".join(registry.names())
 
 
+def add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-backbone",
+        action="append",
+        metavar="MODULE:FACTORY",
+        help="allow importing this package.module:factory backbone that a checkpoint or config file names",
+    )
+
+
 def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain an encoder with a registered method")
     p.add_argument("--method", help=f"a registered method: {_names(METHODS)}")
@@ -64,7 +74,10 @@ def _add_pretrain(sub) -> None:
         help="labelled data for the kNN monitor: DIR/train/<class>, DIR/val/<class>, or a labels CSV",
     )
     p.add_argument("--image-size", type=int, help="training resolution in px (data.image_size)")
-    p.add_argument("--backbone", help=f"a registered backbone: {_names(BACKBONES)}")
+    p.add_argument(
+        "--backbone",
+        help=f"a registered backbone ({_names(BACKBONES)}), timm:NAME, torchvision:NAME or package.module:factory",
+    )
     p.add_argument("--epochs", type=int, help="epochs to train (with --time-budget: at most)")
     p.add_argument(
         "--time-budget",
@@ -95,6 +108,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--preset", help="named settings (siamkit presets); --config, flags and --set override them")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trust(p)
     p.set_defaults(command="pretrain")
 
 
@@ -116,6 +130,7 @@ def _add_eval(sub) -> None:
         p.add_argument("--train-subset", type=int, help="use a fixed stratified subset of the training split")
         p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        add_trust(p)
         for o in entry.options:
             if o.type is bool:
                 action = argparse.BooleanOptionalAction if o.default else "store_true"
@@ -165,6 +180,7 @@ def _add_embed(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trust(p)
     p.set_defaults(command="embed")
     p = sub.add_parser("neighbors", help="the nearest images to a query in an embeddings file, by cosine")
     p.add_argument("--embeddings", required=True, help="the FILE (or FILE.npy) siamkit embed wrote")
@@ -172,6 +188,7 @@ def _add_embed(sub) -> None:
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
     p.add_argument("--sheet", metavar="PNG", help="also draw the query and its neighbours as a contact sheet")
     p.add_argument("--device", default="auto")
+    add_trust(p)
     p.set_defaults(command="neighbors")
 
 
@@ -188,8 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report", help="folder for report.md and the plots (default ./report)")
     p = sub.add_parser("export", help="write a checkpoint's backbone for use elsewhere")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--format", choices=["torchvision", "state_dict"], required=True)
+    p.add_argument(
+        "--format",
+        choices=list(EXPORT_FORMATS),
+        required=True,
+        help="; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items()),
+    )
     p.add_argument("--out", required=True)
+    add_trust(p)
     _add_experiment(sub)
     _add_embed(sub)
     sub.add_parser("presets", help="list the named presets and what each reproduces")

@@ -105,6 +105,14 @@ def parse_value(key: str, text: str) -> Any:
     if type(None) in options and text.strip().lower() in ("none", "null", ""):
         return None
     base = next(t for t in options if t is not type(None))
+    if base is dict:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={text!r}: expected a mapping, e.g. {key}='{{img_size: 32, patch_size: 4}}'")
+        return value
     try:
         if base is bool:
             low = text.strip().lower()

@@ -15,7 +15,7 @@ from typing import Any
 
 from siamkit.errors import ConfigError
 from siamkit.precision import PRECISIONS, resolve_precision
-from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry
+from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry, check_spec
 
 OPTIMIZERS = ("sgd", "lars")
 LR_SCHEDULES = ("constant", "cosine")
@@ -101,9 +101,19 @@ class ModelConfig:
     ImageNet stems (C.1). ``bn`` is how BatchNorm sees the views: ``per_view`` (one forward per
     view, batch statistics of each view alone, as the authors' code) or ``joint`` (one forward
     over all views concatenated).
+
+    ``backbone`` is a registered name or ``timm:NAME``, ``torchvision:NAME``,
+    ``package.module:factory`` (:mod:`siamkit.models.external`), built with the keyword arguments
+    ``backbone_args``; ``small_stem=true`` gives a ResNet-style one the CIFAR stem. ``init`` is a
+    weights file the backbone starts from (a fresh run only; ``init_strict=false`` allows a
+    partial load).
     """
 
-    backbone: str = choice("resnet18_cifar", BACKBONES)
+    backbone: str = "resnet18_cifar"
+    backbone_args: dict | None = None
+    small_stem: bool | None = None
+    init: str | None = None
+    init_strict: bool = True
     width: int | None = num(None, 0, lo_open=True)
     proj_dim: int = num(PROJ_DIM, 0, lo_open=True)
     proj_hidden: int = num(PROJ_DIM, 0, lo_open=True)
@@ -113,7 +123,15 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_section("model", self)
-        BACKBONES.get(self.backbone).check_width(self.width)
+        if ":" in self.backbone:  # another library's; checked for syntax here, built by siamkit.models
+            check_spec(self.backbone)
+            if self.width is not None:
+                raise ConfigError(f"model.width applies to siamkit's own backbones; give {self.backbone}'s "
+                                  "in model.backbone_args")  # fmt: skip
+        else:
+            BACKBONES.get(self.backbone).check_width(self.width)
+        if self.backbone_args is not None and any(not isinstance(k, str) for k in self.backbone_args):
+            raise ConfigError(f"model.backbone_args must map argument names to values, got {self.backbone_args!r}")
 
 
 @dataclass(frozen=True)

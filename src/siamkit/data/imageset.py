@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from siamkit.splits import stratified_subset
+from siamkit.splits import balanced_fraction, stratified_subset
 
 
 @dataclass
@@ -40,7 +40,16 @@ class ImageSet:
         """A fixed, class-stratified subset of ``n`` images, so results on a subset are reproducible."""
         if n >= len(self):
             return self
-        keep = torch.from_numpy(stratified_subset(self.labels, n, seed))
+        return self.take(stratified_subset(self.labels, n, seed))
+
+    def label_fraction(self, fraction: float, seed: int = 0) -> ImageSet:
+        """The few-label split of semi-supervised evaluation: ``fraction`` of the images, the same
+        number from every class (:func:`~siamkit.splits.balanced_fraction`), drawn with ``seed``."""
+        return self.take(balanced_fraction(self.labels, fraction, seed))
+
+    def take(self, indices) -> ImageSet:
+        """The images at ``indices`` (in that order)."""
+        keep = torch.as_tensor(indices, dtype=torch.long)
         return ImageSet(
             self.name,
             self.classes,

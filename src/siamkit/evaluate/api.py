@@ -9,6 +9,7 @@ The command line (``siamkit eval``) and the experiment suite both call these fun
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ from siamkit.data import ImageSet, load_datasets, load_eval_splits
 from siamkit.errors import ConfigError
 from siamkit.evaluate.encoders import Encoder
 from siamkit.evaluate.features import extract_features
+from siamkit.evaluate.finetune import FinetuneConfig
+from siamkit.evaluate.finetune import finetune as finetune_copy
 from siamkit.evaluate.knn import knn_accuracy
 from siamkit.evaluate.linear import PROBE_PRESETS, ProbeConfig, linear_probe, linear_probe_augmented
-from siamkit.evaluate.results import EvalResult, KnnResult, LinearResult, TransferResult, TsneResult
+from siamkit.evaluate.results import EvalResult, FinetuneResult, KnnResult, LinearResult, TransferResult, TsneResult
 from siamkit.evaluate.transfer import logistic_transfer, split_train_val
 from siamkit.evaluate.tsne import tsne_png
 from siamkit.runs import RunFolder
@@ -122,14 +125,20 @@ def linear(
     epochs: int | None = None,
     protocol: str = "cifar",
     augment: bool = False,
+    label_fraction: float | None = None,
+    seed: int = 0,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     progress=None,
 ) -> LinearResult:
-    """A linear classifier on the frozen backbone (``protocol``: cifar or imagenet). The backbone's
-    weights and statistics are checked unchanged afterwards. ``progress(epoch)`` is called per epoch."""
+    """A linear classifier on the frozen backbone (``protocol``: cifar or imagenet), trained on
+    every label or on ``label_fraction`` of them (balanced per class, drawn with ``seed``). The
+    backbone's weights and statistics are checked unchanged afterwards. ``progress(epoch)`` is
+    called per epoch."""
     base = PROBE_PRESETS[protocol]
-    cfg = ProbeConfig(**{**base.__dict__, "epochs": epochs if epochs is not None else base.epochs})
+    epochs = epochs if epochs is not None else base.epochs
+    cfg = ProbeConfig(**{**base.__dict__, "epochs": epochs, "seed": seed})
+    data = _few_labels(data, label_fraction, seed)
     enc.backbone.to(device)
     weights = {k: v.clone() for k, v in enc.backbone.state_dict().items()}
     f_test, y_test = _features(enc, data, data.test, device, precision, False, progress is not None)
@@ -144,7 +153,57 @@ def linear(
     after = enc.backbone.state_dict()
     if any(not torch.equal(weights[k], after[k]) for k in weights):  # SimSiam's sanity check
         raise RuntimeError("the backbone changed during linear probing; this is a bug in siamkit")
-    return LinearResult(**_about(enc, data, precision), **out, epochs=cfg.epochs, protocol=protocol, augment=augment)
+    return LinearResult(
+        **_about(enc, data, precision),
+        **out,
+        epochs=cfg.epochs,
+        protocol=protocol,
+        augment=augment,
+        label_fraction=label_fraction,
+        train_images=len(data.train),
+    )
+
+
+def finetune(
+    enc: Encoder,
+    data: EvalData,
+    *,
+    epochs: int | None = None,
+    lr: float | None = None,
+    label_fraction: float | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    progress=None,
+) -> FinetuneResult:
+    """The whole backbone fine-tuned with a linear head (:mod:`siamkit.evaluate.finetune`) on every
+    label or ``label_fraction`` of them (balanced per class, drawn with ``seed``); the encoder
+    itself is not changed. ``progress(epoch)`` is called per epoch."""
+    base = FinetuneConfig()
+    cfg = dataclasses.replace(
+        base,
+        epochs=epochs if epochs is not None else base.epochs,
+        lr=lr if lr is not None else base.lr,
+        seed=seed,
+    )
+    data = _few_labels(data, label_fraction, seed)
+    recipe = enc.recipe or data.recipe
+    out = finetune_copy(enc.backbone, data.train, data.test, recipe, data.size, cfg, device, precision, progress)
+    return FinetuneResult(
+        **_about(enc, data, precision),
+        **out,
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        label_fraction=label_fraction,
+        train_images=len(data.train),
+    )
+
+
+def _few_labels(data: EvalData, fraction: float | None, seed: int) -> EvalData:
+    """``data`` with ``fraction`` of its training labels (balanced per class), or all of them."""
+    if fraction is None:
+        return data
+    return dataclasses.replace(data, train=data.train.label_fraction(fraction, seed))
 
 
 def transfer(

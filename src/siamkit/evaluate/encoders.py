@@ -10,7 +10,8 @@ from torch import nn
 
 from siamkit.config import Config
 from siamkit.errors import CheckpointError
-from siamkit.models import SiameseNet, build_backbone, get_backbone
+from siamkit.models import BACKBONES, SiameseNet, build_backbone, get_backbone
+from siamkit.registry import check_spec
 from siamkit.runs import checkpoint_file, load_checkpoint
 
 RANDOM = "random"  # ``random:BACKBONE[:WIDTH]``: the baseline every comparison shows
@@ -35,21 +36,27 @@ def random_spec(backbone: str, width: int | None = None) -> str:
 
 def random_folder_name(backbone: str, width: int | None = None) -> str:
     """Where a random encoder's evaluations are kept: ``random-BACKBONE[-wWIDTH]``."""
-    return f"{RANDOM}-{backbone}" + (f"-w{width}" if width is not None else "")
+    return f"{RANDOM}-{backbone.replace(':', '-')}" + (f"-w{width}" if width is not None else "")
 
 
 def parse_random_spec(spec: str) -> tuple[str, int | None]:
-    """``random:BACKBONE[:WIDTH]`` -> ``(backbone, width)``, with clear errors."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or parts[0] != RANDOM or not parts[1]:
+    """``random:BACKBONE[:WIDTH]`` -> ``(backbone, width)``, with clear errors. ``BACKBONE`` may be
+    another library's (``random:timm:resnet18``)."""
+    head, _, rest = spec.partition(":")
+    if head != RANDOM or not rest:
         raise CheckpointError(f"{spec!r}: expected random:BACKBONE or random:BACKBONE:WIDTH")
-    get_backbone(parts[1])  # a clear error listing the backbones
-    if len(parts) == 2:
-        return parts[1], None
-    try:
-        return parts[1], int(parts[2])
-    except ValueError:
-        raise CheckpointError(f"{spec!r}: the width after the backbone must be an integer") from None
+    before, _, last = rest.rpartition(":")
+    if before in BACKBONES or ":" in before:  # BACKBONE:WIDTH
+        if not last.isdigit():
+            raise CheckpointError(f"{spec!r}: the width after the backbone must be an integer")
+        rest, width = before, int(last)
+    else:
+        width = None
+    if ":" in rest:
+        check_spec(rest)
+    else:
+        get_backbone(rest)  # a clear error listing the backbones
+    return rest, width
 
 
 def load_model(path: str | Path) -> tuple[SiameseNet, Config, dict]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from siamkit.errors import ConfigError
 from siamkit.evaluate import api
+from siamkit.evaluate.finetune import FinetuneConfig
 from siamkit.evaluate.results import EvalResult
 from siamkit.evaluate.transfer import WD_GRID
 from siamkit.registry import EVALUATIONS
@@ -60,6 +61,11 @@ def register_evaluation(evaluation: Evaluation, replace: bool = False) -> Evalua
     return EVALUATIONS.register(evaluation.name, evaluation, replace=replace)
 
 
+FEW_LABELS = (
+    Option("label_fraction", float, None, "train on this fraction of the labels, balanced per class (0.01, 0.1)"),
+    Option("seed", int, 0, "draws the label subset, the head's initial weights and the batch order", lo=0),
+)
+
 for _e in (
     Evaluation(
         "knn",
@@ -85,9 +91,22 @@ for _e in (
                 choices=("cifar", "imagenet"),
             ),
             Option("augment", bool, False, "train through the backbone on random crops and flips"),
+            *FEW_LABELS,
         ),
         progress="epochs",
         steps=lambda o: o["epochs"] if o.get("epochs") is not None else api.PROBE_PRESETS[o["protocol"]].epochs,
+    ),
+    Evaluation(
+        "finetune",
+        api.finetune,
+        "fine-tune the whole backbone with a linear head (SimCLR's protocol at CPU scale)",
+        (
+            Option("epochs", int, None, f"default {FinetuneConfig.epochs}", lo=1),
+            Option("lr", float, None, f"learning rate x batch/256 (default {FinetuneConfig.lr})", lo=1e-12),
+            *FEW_LABELS,
+        ),
+        progress="epochs",
+        steps=lambda o: o["epochs"] if o.get("epochs") is not None else FinetuneConfig.epochs,
     ),
     Evaluation(
         "transfer",

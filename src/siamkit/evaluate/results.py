@@ -59,9 +59,30 @@ class LinearResult(EvalResult):
     epochs: int
     protocol: str
     augment: bool
+    label_fraction: float | None = None  # None: every training label
+    train_images: int | None = None
 
     def summary(self) -> str:
-        return f"linear probe top-1 {self.top1:.2f}% on {self.dataset}"
+        return f"linear probe top-1 {self.top1:.2f}% on {self.dataset}{_labels(self.label_fraction, self.train_images)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneResult(EvalResult):
+    kind: ClassVar[str] = "finetune"
+    top1: float
+    top5: float
+    seconds: float
+    epochs: int
+    lr: float
+    label_fraction: float | None
+    train_images: int
+
+    def summary(self) -> str:
+        return f"fine-tuned top-1 {self.top1:.2f}% on {self.dataset}{_labels(self.label_fraction, self.train_images)}"
+
+
+def _labels(fraction: float | None, images: int | None) -> str:
+    return "" if fraction is None else f" with {fraction:g} of the labels ({images} images)"
 
 
 @dataclass(frozen=True, kw_only=True)

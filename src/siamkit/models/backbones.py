@@ -2,7 +2,9 @@
 
 A backbone maps images ``(B, 3, H, W)`` to pooled features ``(B, feature_dim)``. Its entry knows
 the feature dimension for a width, the projector depth the papers pair with it, and how its
-weights are named elsewhere (for export). Add one with :func:`register_backbone`.
+weights are named elsewhere (for export). Add one with :func:`register_backbone`. Names with a
+colon come from other libraries (``timm:NAME``, ``torchvision:NAME``, ``package.module:factory``;
+:mod:`siamkit.models.external`); :func:`backbone_parts` builds either kind.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from siamkit.errors import ConfigError
+from siamkit.models.external import Built, build_external
 from siamkit.models.resnet import BasicBlock, Bottleneck, ResNet
 from siamkit.registry import BACKBONES
 
@@ -50,11 +53,30 @@ def get_backbone(name: str) -> Backbone:
     return BACKBONES.get(name)
 
 
-def build_backbone(name: str, width: int | None = None) -> nn.Module:
-    """Build a registered backbone; ``width`` overrides its default width where it has one."""
+def build_backbone(
+    name: str, width: int | None = None, args: dict | None = None, small_stem: bool | None = None
+) -> nn.Module:
+    """Build a backbone; ``width`` overrides a registered one's default width where it has one."""
+    return backbone_parts(name, width, args, small_stem).module
+
+
+def backbone_parts(
+    name: str, width: int | None = None, args: dict | None = None, small_stem: bool | None = None
+) -> Built:
+    """The module, its feature dimension and where its weights come from, for a registered name or
+    an external spec (``args``: the library's keyword arguments; ``small_stem``: the CIFAR stem)."""
+    if ":" in name:
+        if width is not None:
+            raise ConfigError(f"model.width applies to siamkit's own backbones; give {name}'s in model.backbone_args")
+        return build_external(name, args, small_stem)
     entry = get_backbone(name)
     entry.check_width(width)
-    return entry.build(width)
+    if args:
+        raise ConfigError(f"model.backbone_args applies to timm:, torchvision: and module backbones, not {name!r}")
+    if small_stem is not None and small_stem != entry.small_stem:
+        stem = "a small-image stem" if entry.small_stem else "an ImageNet stem"
+        raise ConfigError(f"model.small_stem={small_stem}: {name} has {stem}; choose another backbone or unset it")
+    return Built(entry.build(width), entry.feature_dim(width), ("fc",), "siamkit", entry.small_stem, entry.proj_layers)
 
 
 def _resnet(name: str, block, layers, stem: str, width: int, torchvision: str | None, note: str) -> Backbone:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from siamkit.config import ModelConfig
-from siamkit.models.backbones import build_backbone, get_backbone
+from siamkit.models.backbones import backbone_parts
 from siamkit.models.heads import predictor as predictor_mlp
 from siamkit.models.heads import projector
 
@@ -21,10 +21,10 @@ class SiameseNet(nn.Module):
     def __init__(self, cfg: ModelConfig, predictor: bool = True):
         super().__init__()
         self.cfg = cfg
-        entry = get_backbone(cfg.backbone)
-        self.backbone = build_backbone(cfg.backbone, cfg.width)
-        self.feature_dim = entry.feature_dim(cfg.width)
-        layers = cfg.proj_layers if cfg.proj_layers is not None else entry.proj_layers
+        self.parts = backbone_parts(cfg.backbone, cfg.width, cfg.backbone_args, cfg.small_stem)
+        self.backbone = self.parts.module
+        self.feature_dim = self.parts.feature_dim
+        layers = cfg.proj_layers if cfg.proj_layers is not None else self.parts.proj_layers
         self.projector = projector(self.feature_dim, cfg.proj_dim, cfg.proj_hidden, layers)
         self.predictor: nn.Module = predictor_mlp(cfg.proj_dim, cfg.pred_hidden) if predictor else nn.Identity()
 

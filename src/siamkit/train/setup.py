@@ -7,6 +7,8 @@ from typing import Any
 
 from siamkit.config import Config
 from siamkit.data import ImageSet, load_datasets, monitor_splits
+from siamkit.models import SiameseNet
+from siamkit.models.init import InitReport, load_init
 from siamkit.train import distributed
 from siamkit.train.telemetry import MetricsLog, environment
 
@@ -18,6 +20,15 @@ def training_data(cfg: Config, info: distributed.DistInfo) -> tuple[ImageSet, tu
     if cfg.data.train_subset is not None:
         train = train.subset(cfg.data.train_subset, seed=cfg.train.seed)
     return train, monitor_splits(cfg.data, train, test) if info.is_main else None
+
+
+def build_network(cfg: Config, predictor: bool, resume: bool) -> tuple[SiameseNet, InitReport | None]:
+    """The network, its backbone started from ``model.init`` on a fresh run (a resumed one takes
+    every weight from its checkpoint), and what that load matched."""
+    model = SiameseNet(cfg.model, predictor=predictor)
+    if cfg.model.init is None or resume:
+        return model, None
+    return model, load_init(model.backbone, cfg.model.init, cfg.model.init_strict, model.parts.classifier)
 
 
 def open_outputs(t: Any) -> MetricsLog:
@@ -39,10 +50,14 @@ def open_outputs(t: Any) -> MetricsLog:
             "labels CSV); the monitor reports the collapse statistic z_std only",
             file=sys.stderr,
         )
+    if t.init_report is not None:
+        print(f"siamkit: {t.init_report.summary()}", file=sys.stderr)
     t.folder.write_config(t.cfg.to_dict())
     info = {**environment(t.info.device), "world_size": t.info.world, "per_rank_batch": t.per_rank}
     info.update(base_lr=t.base_lr, steps_per_epoch=t.steps_per_epoch, train_images=len(t.train_set))
     info.update(skipped_images=len(t.train_set.skipped), method=t.spec.label, views_drawn=t.spec.views_drawn)
+    if t.init_report is not None:
+        info.update(init=t.init_report.summary())
     if t.eval_splits is not None:
         info.update(knn_bank_images=len(t.eval_splits[0]), test_images=len(t.eval_splits[1]))
     t.folder.write_info({**info, "channels_last": t.channels_last, "precision": t.precision})

@@ -21,14 +21,14 @@ from siamkit._version import __version__
 from siamkit.config import Config
 from siamkit.data import ImageSet, MultiViewAugment, train_batches
 from siamkit.errors import CheckpointError, Interrupted, TrainingError
-from siamkit.models import MomentumTarget, SiameseNet, tau_at
+from siamkit.models import MomentumTarget, tau_at
 from siamkit.precision import autocast, resolve_precision
 from siamkit.runs import RunFolder
 from siamkit.train import distributed
 from siamkit.train.memory import keep_freed_memory
 from siamkit.train.objective import step
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
-from siamkit.train.setup import open_outputs, training_data
+from siamkit.train.setup import build_network, open_outputs, training_data
 from siamkit.train.signals import StopSignals
 from siamkit.train.state import check_resumable, check_start, epoch_generators, rng_state, set_rng_state
 from siamkit.train.telemetry import EpochMeter, check_finite, cpu_times, summary
@@ -82,7 +82,7 @@ class Trainer:
 
         # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
         # grow a ``module.`` prefix, ``self.net`` is what the step calls (DDP when distributed)
-        model = SiameseNet(cfg.model, predictor=self.spec.predictor)
+        model, self.init_report = build_network(cfg, self.spec.predictor, resume)
         if info.world > 1:
             model = distributed.convert_sync_batchnorm(model, device)
         self.model = model.to(
