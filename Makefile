@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint format bench clean
+.PHONY: test test-extras demo lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/python -m pytest -q
+
+# timm and torchvision backbones end to end, in their own venv (.extras-venv, made by
+# tests/extras/venv.sh without downloading a CUDA build of torch; about 2 min to make, 2 min to run).
+test-extras:
+	bash tests/extras/venv.sh
+	SIAMKIT_EXTRAS=1 .extras-venv/bin/python -m pytest -q tests/extras
 
 demo: $(STAMP)
 	$(BIN)/siamkit demo
@@ -35,4 +41,4 @@ bench:
 	.bench-venv/bin/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .bench-venv build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv .extras-venv build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -30,11 +30,13 @@ TINY = [
 ]
 
 
-def run_contract(tmp_path: Path, backbone: list[str], fresh: Callable[[], nn.Module], method: str = "simsiam") -> dict:
-    """Pretrain ``backbone`` (flags) one epoch, resume to two, export, reload into ``fresh()``
-    and check the features agree; returns what it measured."""
+def run_contract(
+    tmp_path: Path, backbone: list[str], fresh: Callable[[], nn.Module], method: str = "simsiam", size: int = 32
+) -> dict:
+    """Pretrain ``backbone`` (flags) one epoch at ``size`` px, resume to two, export, reload into
+    ``fresh()`` and check the features agree; returns what it measured."""
     run = tmp_path / "run"
-    sets = [a for s in TINY for a in ("--set", s)]
+    sets = [a for s in [*TINY, f"data.image_size={size}"] for a in ("--set", s)]
     base = ["pretrain", "--method", method, "--out", str(run), "--quiet", *backbone, *sets]
     assert main([*base, "--epochs", "1"]) == 0
     first = load_checkpoint(run / "checkpoint.pt")["model"]
@@ -45,7 +47,7 @@ def run_contract(tmp_path: Path, backbone: list[str], fresh: Callable[[], nn.Mod
 
     model, _, _ = load_model(run)
     model.eval()
-    x = torch.rand(4, 3, 32, 32)
+    x = torch.rand(4, 3, size, size)
     with torch.no_grad():
         ours = model.backbone(x)
     out = {}

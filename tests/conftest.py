@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -39,3 +40,7 @@ TINY_RUN = {
     "train.device": "cpu",
     "train.knn_k": 10,
 }
+
+
+# tests/extras need timm and torchvision: `make test-extras` runs them in their own venv
+collect_ignore = [] if os.environ.get("SIAMKIT_EXTRAS") == "1" else ["extras"]
