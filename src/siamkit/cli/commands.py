@@ -234,6 +234,9 @@ def backbones(args: argparse.Namespace) -> int:
     for name, b in BACKBONES.items():
         width = f"width {b.default_width}, " if b.default_width is not None else ""
         print(f"{name:<16} {width}{b.feature_dim(None)}-d features  {b.note}")
+    print("timm:NAME        any timm model (pip install 'siamkit[timm]'); arguments in model.backbone_args")
+    print("torchvision:NAME any torchvision classification model (pip install 'siamkit[torchvision]')")
+    print("pkg.mod:factory  any function returning an nn.Module that maps images to (B, D) features")
     return 0
 
 
