@@ -46,3 +46,18 @@ def test_pretrain_then_resume_refuses_to_change_the_method(tmp_path, capsys):
     assert main(["pretrain", "--resume", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
     assert main(["pretrain", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_demo_prints_both_banks_with_the_seed_given(tmp_path, capsys):
+    """One epoch of the real demo: the seed typed is the run's, and both kNN tables are printed."""
+    import yaml
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--epochs", "1", "--seed", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seed 3." in printed
+    assert "with 3 labelled images per class as the bank (30; mean of 3 draws):" in printed
+    few = printed.split("mean of 3 draws):")[1].splitlines()[1:3]
+    assert [line.split()[0] for line in few] == ["random", "simsiam-gsg,"]
+    assert all(0.0 <= float(line.split()[-1].rstrip("%")) <= 100.0 for line in few)
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["seed"] == 3

@@ -250,4 +250,4 @@ def datasets(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from siamkit.demo import run_demo
 
-    return run_demo(Path(args.out), epochs=args.epochs)
+    return run_demo(Path(args.out), epochs=args.epochs, seed=args.seed)

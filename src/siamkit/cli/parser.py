@@ -222,4 +222,5 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="pretrain simsiam-gsg on the embedded digits, compare with a random encoder")
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo; replaced)")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epoch count")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default the digits preset's, 0)")
     return parser
