@@ -114,4 +114,5 @@ def test_an_interrupted_budget_run_resumes_with_the_time_it_had_trained(tmp_path
 def test_the_speedrun_preset_builds_for_every_method(method):
     cfg = build_config({"method.name": method, "data.data_root": "/data"}, preset="speedrun")
     assert cfg.train.time_budget == 3600 and cfg.train.epochs >= 100  # the budget, not the epochs, ends it
+    assert cfg.optim.schedule == "cosine"  # decays over the budget (the lr's progress is the time spent)
     assert cfg.method.spec().label

@@ -81,12 +81,14 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "speedrun",
             "siamkit's CPU speedrun: the cpu preset at width 16, batch 128, channels_last, for 60 minutes of training "
-            "(--time-budget; constant lr), kNN on the full training split at the end (docs/speedrun.md)",
+            "(--time-budget) with the cosine lr over the budget, kNN on the full training split at the end "
+            "(docs/speedrun.md)",
             {
                 **_GSG_CIFAR,
                 "model.backbone": "resnet10_cifar",
                 "model.width": 16,
                 "train.batch_size": 128,
+                "optim.schedule": "cosine",  # +4.1 kNN points over constant at 60 minutes (docs/speedrun.md)
                 "train.epochs": 1000,
                 "train.time_budget": 3600.0,
                 "train.precision": "auto",
