@@ -19,23 +19,28 @@ def curve(run: Path) -> tuple[list[float], list[float]]:
     return [r.get("trained_seconds", 0.0) / 60 for r in rows], [r["knn_top1"] for r in rows]
 
 
-def main(png: str, runs: list[str]) -> None:
+def plot_curves(png: str | Path, curves: dict[str, tuple[list[float], list[float]]], title: str, bank: str) -> None:
+    """One line per ``name: (minutes, kNN %)``, labelled with its last value, written to ``png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run in map(Path, runs):
-        x, y = curve(run)
-        ax.plot(x, y, marker="o", markersize=3, label=f"{run.name} ({y[-1]:.1f} %)")
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, marker="o", markersize=3, label=f"{name} ({y[-1]:.1f} %)")
     ax.set_xlabel("minutes of training (evaluation not counted)")
-    ax.set_ylabel("weighted kNN top-1 % (k=200, 10k bank)")
-    ax.set_title("SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores")
+    ax.set_ylabel(f"weighted kNN top-1 % (k=200, {bank} bank)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
+
+
+def main(png: str, runs: list[str]) -> None:
+    curves = {run.name: curve(run) for run in map(Path, runs)}
+    plot_curves(png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k")
     print(f"wrote {png}")
 
 

@@ -22,9 +22,9 @@ siamkit with the hardware's bf16.
 
 Both clocks count training only (data, augmentation, steps); evaluation is not counted. The curves:
 weighted kNN (k = 200, T = 0.1) on the same fixed stratified bank of ``--bank`` training images
-(seed 0, the monitor's own subset) and the full test split, through ``siamkit.evaluate`` on each
-backbone's features at the same precision; siamkit's once an epoch (its monitor), lightly's every
-``--eval-every`` minutes of training. At the end both encoders get the same final kNN on the full
+(seed 0) and the full test split, measured for both by siamkit's kNN monitor itself
+(``siamkit.evaluate.knn_monitor``, at siamkit's precision): siamkit's once an epoch, lightly's
+every ``--eval-every`` minutes of training. At the end both encoders get the same final kNN on the full
 50,000-image bank in fp32. Written to ``OUT``: ``results.json`` (curves, finals, ratios),
 ``curves.png``, and the markdown table printed at the end.
 """
@@ -38,35 +38,29 @@ import time
 from pathlib import Path
 
 import torch
+from speedrun_curves import plot_curves
 from torch import nn
 from tqdm.auto import tqdm
 from vs_lightly import CifarPIL, LightlyModel
 
 from siamkit.cli.parser import duration
-from siamkit.config import build_config
+from siamkit.config import Config, build_config
 from siamkit.data import load_cifar
 from siamkit.evaluate.api import knn, load_eval_data
 from siamkit.evaluate.encoders import Encoder, load_encoder
-from siamkit.evaluate.features import extract_features
-from siamkit.evaluate.knn import knn_accuracy
+from siamkit.evaluate.monitor import knn_monitor
 from siamkit.pipeline import pretrain
 from siamkit.precision import autocast, resolve_precision
 from siamkit.runs import RunFolder
+from siamkit.train import Monitor
 from siamkit.train.memory import keep_freed_memory
 
 LIGHTLY_EPOCHS = 200  # the documented max_epochs, over which its cosine schedule runs
 LIGHTLY_BATCH = 128
 
 
-def monitor_knn(backbone: nn.Module, bank, test, precision: str, channels_last: bool) -> float:
-    """The monitor's measurement: weighted kNN of the frozen backbone, ``bank`` against ``test``."""
-    kw = dict(recipe="cifar", size=32, precision=precision, channels_last=channels_last)
-    f_train, y_train = extract_features(backbone, bank, **kw)
-    f_test, y_test = extract_features(backbone, test, **kw)
-    return knn_accuracy(f_train, y_train, f_test, y_test, k=200, temperature=0.1)
-
-
-def run_siamkit(args, out: Path, n_train: int) -> tuple[list[tuple[float, float]], Encoder, dict]:
+def siamkit_config(args) -> Config:
+    """siamkit's side: the speedrun preset at ``--budget``, its kNN monitor every epoch."""
     values = {
         "method.name": "simsiam",
         "data.dataset": "cifar10",
@@ -78,8 +72,11 @@ def run_siamkit(args, out: Path, n_train: int) -> tuple[list[tuple[float, float]
     }
     if args.train_subset is not None:
         values["data.train_subset"] = args.train_subset
-    cfg = build_config(values, preset="speedrun")
-    pretrain(cfg, out, progress=not args.quiet)
+    return build_config(values, preset="speedrun")
+
+
+def run_siamkit(cfg: Config, out: Path, quiet: bool, n_train: int) -> tuple[list[tuple[float, float]], Encoder, dict]:
+    pretrain(cfg, out, progress=not quiet)
     rows = RunFolder(out).read_metrics()
     curve = [(r.get("trained_seconds", 0.0) / 60, r["knn_top1"]) for r in rows if "knn_top1" in r]
     last = [r for r in rows if "trained_seconds" in r][-1]
@@ -87,7 +84,7 @@ def run_siamkit(args, out: Path, n_train: int) -> tuple[list[tuple[float, float]
         "epochs": last["step"] * cfg.train.batch_size / n_train,  # images seen, in epochs
         "updates": last["step"],
         "trained_minutes": last["trained_seconds"] / 60,
-        "images_per_s": sum(r["img_per_s"] * r["seconds"] for r in rows if "img_per_s" in r) / last["trained_seconds"],
+        "images_per_s": last["step"] * cfg.train.batch_size / last["trained_seconds"],
     }
     return curve, load_encoder(str(out)), about
 
@@ -99,9 +96,9 @@ def lightly_backbone() -> nn.Module:
     return nn.Sequential(*list(resnet.children())[:-1], nn.AdaptiveAvgPool2d(1))
 
 
-def run_lightly(args, train, bank, test, precision: str, cl: bool, monitor: tuple[str, bool]) -> tuple:
-    """lightly's loop at ``precision`` (channels_last if ``cl``); its monitor at ``monitor``'s
-    (precision, channels_last), siamkit's monitor's."""
+def run_lightly(args, train, data, precision: str, cl: bool, monitor: Monitor) -> tuple:
+    """lightly's loop at ``precision`` (channels_last if ``cl``), measured by siamkit's ``monitor``
+    on ``data``'s training and test splits."""
     from lightly.transforms import SimSiamTransform
 
     torch.manual_seed(0)
@@ -122,7 +119,7 @@ def run_lightly(args, train, bank, test, precision: str, cl: bool, monitor: tupl
     if len(loader) == 0:
         sys.exit(f"--train-subset must be at least lightly's batch, {LIGHTLY_BATCH}")
     encoder = nn.Sequential(model.backbone, nn.Flatten(1))
-    curve = [(0.0, monitor_knn(encoder, bank, test, *monitor))]
+    curve = [(0.0, monitor(encoder, data.train, data.test)["knn_top1"])]
     trained, next_eval, updates = 0.0, args.eval_every, 0
     bar = tqdm(total=round(args.budget), unit="s", desc="lightly", disable=args.quiet, file=sys.stderr)
     while trained < args.budget:
@@ -142,7 +139,7 @@ def run_lightly(args, train, bank, test, precision: str, cl: bool, monitor: tupl
             now = time.perf_counter()  # the clock counts the bookkeeping too, as siamkit's does
             trained, t0 = trained + now - t0, now
             if trained >= args.budget or trained >= next_eval:  # evaluation is not counted
-                curve.append((trained / 60, monitor_knn(encoder, bank, test, *monitor)))
+                curve.append((trained / 60, monitor(encoder, data.train, data.test)["knn_top1"]))
                 next_eval += args.eval_every
                 model.train()
                 t0 = time.perf_counter()
@@ -165,24 +162,6 @@ def minutes_to_reach(curve: list[tuple[float, float]], accuracy: float) -> float
     return next((m for m, a in curve if a >= accuracy), None)
 
 
-def plot(png: Path, curves: dict[str, list[tuple[float, float]]], title: str, bank: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, curve in curves.items():
-        ax.plot(*zip(*curve, strict=True), marker="o", markersize=3, label=f"{name} ({curve[-1][1]:.1f} %)")
-    ax.set_xlabel("minutes of training (evaluation not counted)")
-    ax.set_ylabel(f"weighted kNN top-1 % (k=200, {bank} bank)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py")
@@ -202,23 +181,23 @@ def main() -> None:
         sys.exit(f"{out / 'siamkit'} exists: pass another --out, or remove it to measure again")
     out.mkdir(parents=True, exist_ok=True)
     keep_freed_memory()  # what siamkit's training does; set first, so both sides run on the same allocator
-    ours = build_config({"data.data_root": args.data_root}, preset="speedrun").train
-    precision, cl = resolve_precision(ours.precision, "cpu"), ours.use_channels_last("cpu")
+    cfg = siamkit_config(args)
+    precision, cl = resolve_precision(cfg.train.precision, "cpu"), cfg.train.use_channels_last("cpu")
     same = args.lightly_precision == "same"
     lightly_precision, lightly_cl = (precision, cl) if same else ("fp32", False)
     train = load_cifar("cifar10", Path(args.data_root), "train")
     if args.train_subset is not None:
         train = train.subset(args.train_subset)
     data = load_eval_data("cifar10", args.data_root, train_subset=args.train_subset)
-    bank = data.train.subset(args.bank, seed=0)  # the images siamkit's monitor banks (its seed is 0)
     header = (
         f"{args.budget / 60:g} minutes of training each, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"lightly {lightly.__version__}; siamkit at {precision}, lightly at {lightly_precision}"
     )
     print(header, flush=True)
 
-    t_curve, t_enc, t_about = run_lightly(args, train, bank, data.test, lightly_precision, lightly_cl, (precision, cl))
-    s_curve, s_enc, s_about = run_siamkit(args, out / "siamkit", len(train))
+    lightly_side = run_lightly(args, train, data, lightly_precision, lightly_cl, knn_monitor(cfg))
+    t_curve, t_enc, t_about = lightly_side
+    s_curve, s_enc, s_about = run_siamkit(cfg, out / "siamkit", args.quiet, len(train))
     them = f"lightly {lightly.__version__}"
     sides = {"siamkit speedrun": (s_curve, s_enc, s_about), them: (t_curve, t_enc, t_about)}
     results: dict = {"header": header, "budget_s": args.budget, "sides": {}}
@@ -231,9 +210,9 @@ def main() -> None:
     results["siamkit_minutes_to_lightly_final"] = reach
     results["minutes_ratio"] = theirs["trained_minutes"] / reach if reach else None  # None also at 0 minutes
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    bank_name = f"{len(bank) // 1000}k"
+    bank_name = f"{min(args.bank, len(data.train)) // 1000}k"
     title = f"SimSiam on CIFAR-10, {header.split(';')[0]}"
-    plot(out / "curves.png", {n: s[0] for n, s in sides.items()}, title, bank_name)
+    plot_curves(out / "curves.png", {n: tuple(zip(*s[0], strict=True)) for n, s in sides.items()}, title, bank_name)
 
     print(f"\n| side | epochs | updates | img/s | kNN, {bank_name} bank | kNN, {len(data.train):,} bank |")
     print("|---|---|---|---|---|---|")
