@@ -1,7 +1,10 @@
+import dataclasses
+
 import pytest
 import torch
 
 from siamkit.config import PRESETS, Config, ConfigError, build_config, parse_value
+from siamkit.registry import RECIPES
 
 
 def test_defaults_are_the_gsg_cifar_recipe():
@@ -82,3 +85,16 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch):
     assert precision.resolve_precision("bf16", "cpu") == "bf16"  # a typed precision is used as typed
     with precision.autocast("auto", "cpu"):
         assert not torch.is_autocast_enabled("cpu")
+
+
+def test_crop_min_scale_narrows_only_the_crop_area():
+    plain = build_config({}, preset="digits").data
+    assert plain.crop_min_scale is None and plain.augmentation() is RECIPES["digits"]
+    data = build_config({"data.crop_min_scale": "0.2"}, preset="digits").data
+    aug = data.augmentation()
+    assert aug.crop_scale == (0.2, 1.0)
+    assert dataclasses.replace(aug, crop_scale=RECIPES["digits"].crop_scale) == RECIPES["digits"]
+    assert RECIPES["digits"].crop_scale == (0.5, 1.0)  # the registered recipe is left as it was
+    for bad in (0, 1.5):
+        with pytest.raises(ConfigError, match=r"data.crop_min_scale must be > 0 and <= 1, got"):
+            build_config({"data.crop_min_scale": bad}, preset="digits")

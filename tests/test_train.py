@@ -267,3 +267,14 @@ def test_ddp_two_processes_match_one(tmp_path):
     # the logged loss is the mean over both ranks: the single-process loss up to rounding
     loss_one = json.loads((tmp_path / "one" / "metrics.jsonl").read_text())["loss"]
     assert json.loads(rows[0])["loss"] == pytest.approx(loss_one, abs=1e-4)
+
+
+def test_the_trainer_crops_with_crop_min_scale(tmp_path):
+    """A minimum crop area of the whole image leaves one crop possible: the image itself."""
+    from siamkit.train import distributed
+
+    t = trainer.Trainer(_cfg(data__crop_min_scale=1.0), tmp_path / "run", distributed.setup("cpu"), False, None)
+    boxes = t.aug.sample(16, 2, 32, torch.Generator().manual_seed(0)).box
+    assert (boxes == torch.tensor([0.0, 0.0, 32.0, 32.0])).all()
+    default = trainer.Trainer(_cfg(), tmp_path / "run2", distributed.setup("cpu"), False, None)
+    assert (default.aug.sample(16, 2, 32, torch.Generator().manual_seed(0)).box[..., 2:] < 32).any()

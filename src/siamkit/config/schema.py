@@ -141,6 +141,8 @@ class DataConfig:
     imagenet recipe. Image folders are decoded once into an on-disk cache (``cache``; under
     ``cache_dir``, default ``$SIAMKIT_CACHE`` or ``~/.cache/siamkit``); without it they are held in
     memory up to ``max_memory_gb`` and streamed beyond (checked first with ``verify_images``).
+    ``crop_min_scale`` is the smallest area a training crop may cover, as a fraction of the image
+    (the lower end of RandomResizedCrop's scale; ``None``: the recipe's, 0.08 for ``cifar``).
     ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
     kNN monitor, e.g. beside an unlabeled ``folder``."""
 
@@ -149,6 +151,7 @@ class DataConfig:
     download: bool = False
     recipe: str | None = choice(None, RECIPES)
     image_size: int | None = num(None, 0, lo_open=True)
+    crop_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
     load_size: int | None = num(None, 0, lo_open=True)
     train_subset: int | None = num(None, 0, lo_open=True)
     skip_bad_images: bool = False
@@ -163,11 +166,23 @@ class DataConfig:
         check_section("data", self)
         if DATASETS.get(self.dataset).needs_root and not self.data_root:
             raise ConfigError(f"data.dataset={self.dataset} needs --data-root DIR (data.data_root)")
+        if self.crop_min_scale is not None:
+            top = RECIPES.get(self.resolved_recipe()).crop_scale[1]
+            if self.crop_min_scale > top:
+                raise ConfigError(f"data.crop_min_scale={self.crop_min_scale} exceeds the largest crop area of "
+                                  f"recipe {self.resolved_recipe()} ({top}); give a value up to {top}")  # fmt: skip
 
     def resolved_recipe(self) -> str:
         if self.recipe is not None:
             return self.recipe
         return DATASETS.get(self.dataset).recipe_for(self.image_size)
+
+    def augmentation(self):
+        """The training augmentation: the resolved recipe with ``crop_min_scale`` applied."""
+        recipe = RECIPES.get(self.resolved_recipe())
+        if self.crop_min_scale is None:
+            return recipe
+        return dataclasses.replace(recipe, crop_scale=(self.crop_min_scale, recipe.crop_scale[1]))
 
     def crop_size(self) -> int:
         return self.image_size if self.image_size is not None else RECIPES.get(self.resolved_recipe()).size
