@@ -116,4 +116,5 @@ def test_the_speedrun_preset_builds_for_every_method(method):
     assert cfg.train.time_budget == 3600 and cfg.train.epochs >= 100  # the budget, not the epochs, ends it
     assert cfg.optim.schedule == "cosine"  # decays over the budget (the lr's progress is the time spent)
     assert cfg.data.augmentation().crop_scale == (0.2, 1.0)  # measured better than the recipe's 0.08
+    assert (cfg.model.proj_dim, cfg.model.proj_hidden, cfg.model.pred_hidden) == (512, 512, 128)
     assert cfg.method.spec().label
