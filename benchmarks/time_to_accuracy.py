@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import torch
+from speedrun_curves import curve as run_curve
 from speedrun_curves import plot_curves
 from torch import nn
 from tqdm.auto import tqdm
@@ -77,16 +78,15 @@ def siamkit_config(args) -> Config:
 
 def run_siamkit(cfg: Config, out: Path, quiet: bool, n_train: int) -> tuple[list[tuple[float, float]], Encoder, dict]:
     pretrain(cfg, out, progress=not quiet)
-    rows = RunFolder(out).read_metrics()
-    curve = [(r.get("trained_seconds", 0.0) / 60, r["knn_top1"]) for r in rows if "knn_top1" in r]
-    last = [r for r in rows if "trained_seconds" in r][-1]
+    minutes, accuracy = run_curve(out)
+    last = [r for r in RunFolder(out).read_metrics() if "trained_seconds" in r][-1]
     about = {
         "epochs": last["step"] * cfg.train.batch_size / n_train,  # images seen, in epochs
         "updates": last["step"],
         "trained_minutes": last["trained_seconds"] / 60,
         "images_per_s": last["step"] * cfg.train.batch_size / last["trained_seconds"],
     }
-    return curve, load_encoder(str(out)), about
+    return list(zip(minutes, accuracy, strict=True)), load_encoder(str(out)), about
 
 
 def lightly_backbone() -> nn.Module:

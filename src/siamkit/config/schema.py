@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from siamkit.errors import ConfigError
 from siamkit.precision import PRECISIONS, resolve_precision
 from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry, check_spec
+
+if TYPE_CHECKING:
+    from siamkit.data.recipes import Recipe
 
 OPTIMIZERS = ("sgd", "lars")
 LR_SCHEDULES = ("constant", "cosine")
@@ -177,7 +180,7 @@ class DataConfig:
             return self.recipe
         return DATASETS.get(self.dataset).recipe_for(self.image_size)
 
-    def augmentation(self):
+    def augmentation(self) -> Recipe:
         """The training augmentation: the resolved recipe with ``crop_min_scale`` applied."""
         recipe = RECIPES.get(self.resolved_recipe())
         if self.crop_min_scale is None:
