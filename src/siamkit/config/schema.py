@@ -11,14 +11,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from siamkit.errors import ConfigError
 from siamkit.precision import PRECISIONS, resolve_precision
 from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry, check_spec
-
-if TYPE_CHECKING:
-    from siamkit.data.recipes import Recipe
 
 OPTIMIZERS = ("sgd", "lars")
 LR_SCHEDULES = ("constant", "cosine")
@@ -180,7 +177,7 @@ class DataConfig:
             return self.recipe
         return DATASETS.get(self.dataset).recipe_for(self.image_size)
 
-    def augmentation(self) -> Recipe:
+    def augmentation(self):  # a siamkit.data.recipes.Recipe; config sits below data, so not imported
         """The training augmentation: the resolved recipe with ``crop_min_scale`` applied."""
         recipe = RECIPES.get(self.resolved_recipe())
         if self.crop_min_scale is None:
