@@ -2,8 +2,12 @@
 plotted on one axis of trained minutes (evaluation time excluded, as the budget excludes it).
 
     python benchmarks/speedrun_curves.py docs/speedrun/curves.png docs/speedrun/runs/curve-*
+    python benchmarks/speedrun_curves.py --ratio 1.78 docs/speedrun/curves-zen5.png docs/speedrun/runs/zen5-*
 
 Each run is one line labelled by its folder name; its epoch-0 point is the random initialisation.
+``--ratio R`` plots reference-machine minutes: the runs' machine did R times the reference's
+training steps per second (the `cpu` preset's step, measured), so a minute there is R minutes
+of the reference's.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from pathlib import Path
 from siamkit.runs import RunFolder
 
 
-def curve(run: Path) -> tuple[list[float], list[float]]:
+def curve(run: Path, ratio: float = 1.0) -> tuple[list[float], list[float]]:
     rows = [r for r in RunFolder(run).read_metrics() if "knn_top1" in r]
-    return [r.get("trained_seconds", 0.0) / 60 for r in rows], [r["knn_top1"] for r in rows]
+    return [r.get("trained_seconds", 0.0) / 60 * ratio for r in rows], [r["knn_top1"] for r in rows]
 
 
-def plot_curves(png: str | Path, curves: dict[str, tuple[list[float], list[float]]], title: str, bank: str) -> None:
+def plot_curves(
+    png: str | Path,
+    curves: dict[str, tuple[list[float], list[float]]],
+    title: str,
+    bank: str,
+    xlabel: str = "minutes of training (evaluation not counted)",
+) -> None:
     """One line per ``name: (minutes, kNN %)``, labelled with its last value, written to ``png``."""
     import matplotlib
 
@@ -29,7 +39,7 @@ def plot_curves(png: str | Path, curves: dict[str, tuple[list[float], list[float
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (x, y) in curves.items():
         ax.plot(x, y, marker="o", markersize=3, label=f"{name} ({y[-1]:.1f} %)")
-    ax.set_xlabel("minutes of training (evaluation not counted)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"weighted kNN top-1 % (k=200, {bank} bank)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -38,11 +48,18 @@ def plot_curves(png: str | Path, curves: dict[str, tuple[list[float], list[float
     fig.savefig(png, dpi=120)
 
 
-def main(png: str, runs: list[str]) -> None:
-    curves = {run.name: curve(run) for run in map(Path, runs)}
-    plot_curves(png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k")
+def main(argv: list[str]) -> None:
+    ratio = 1.0
+    if argv[:1] == ["--ratio"]:
+        ratio, argv = float(argv[1]), argv[2:]
+    png, runs = argv[0], argv[1:]
+    curves = {run.name: curve(run, ratio) for run in map(Path, runs)}
+    xlabel = "minutes of training (evaluation not counted)"
+    if ratio != 1.0:
+        xlabel = f"reference-machine minutes of training (this machine's x {ratio:g})"
+    plot_curves(png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k", xlabel)
     print(f"wrote {png}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main(sys.argv[1:])

@@ -1,5 +1,6 @@
 """Training-step throughput of config variants on CIFAR-10 (no evaluation), one process: the median
-of 10 steps after 2 warm-up ones. docs/speedrun.md's cost table:
+of 10 steps after 2 warm-up ones, and how long the first step took (with ``train.compile`` that is
+mostly compilation). docs/speedrun.md's cost table:
 
     python benchmarks/step_speed.py data '{}' '{"train.precision": "fp32"}' '{"model.width": 16}' ...
 
@@ -49,9 +50,10 @@ def speed(values, steps=12):
         times.append(time.perf_counter() - t0)
     med = sorted(times[2:])[len(times[2:]) // 2]
     shutil.rmtree(out.parent)
-    return bs / med
+    return bs / med, times[0]
 
 
 for spec in sys.argv[2:]:
     values = json.loads(spec)
-    print(json.dumps(values), f"{speed(values):.0f} img/s", flush=True)
+    rate, first = speed(values)
+    print(json.dumps(values), f"{rate:.0f} img/s (first step {first:.1f} s)", flush=True)

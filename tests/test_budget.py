@@ -14,10 +14,11 @@ from conftest import TINY_RUN
 from siamkit.cli import main
 from siamkit.cli.parser import duration
 from siamkit.config import OptimConfig, build_config
-from siamkit.errors import TrainingError
+from siamkit.errors import ConfigError, TrainingError
 from siamkit.models import tau_at
 from siamkit.pipeline import pretrain
 from siamkit.runs import load_checkpoint, read_jsonl
+from siamkit.schedules import ramp_size
 from siamkit.train import trainer
 from siamkit.train.optim import lr_at
 
@@ -118,3 +119,42 @@ def test_the_speedrun_preset_builds_for_every_method(method):
     assert cfg.data.augmentation().crop_scale == (0.2, 1.0)  # measured better than the recipe's 0.08
     assert (cfg.model.proj_dim, cfg.model.proj_hidden, cfg.model.pred_hidden) == (512, 512, 128)
     assert cfg.method.spec().label
+
+
+def test_progressive_sizes_by_hand():
+    assert [ramp_size(16, 32, p, 0.5) for p in (0.0, 0.24, 0.25, 0.49, 0.5, 1.0)] == [16, 16, 24, 24, 32, 32]
+    assert ramp_size(20, 32, 0.1, 0.5) == 20  # 22.4 px rounds down to 16, never below the start
+    assert ramp_size(16, 32, 0.0, 0.0) == 32  # until = 0: the final size throughout
+    assert ramp_size(160, 224, 0.5, 1.0) == 192
+
+
+@pytest.mark.parametrize("start,final,until", [(8, 32, 0.5), (12, 32, 0.75), (16, 32, 1.0), (96, 224, 0.3)])
+def test_progressive_sizes_grow_to_the_final_size(start, final, until):
+    sizes = [ramp_size(start, final, k / 1000, until) for k in range(1001)]
+    assert sizes[0] == start and all(s == final for s, k in zip(sizes, range(1001), strict=True) if k / 1000 >= until)
+    assert all(a <= b for a, b in itertools.pairwise(sizes))  # only grows
+    assert all(s in (start, final) or s % 8 == 0 for s in sizes)  # a few sizes, not one per step
+
+
+def test_progressive_resolution_over_a_budget(tmp_path, monkeypatch):
+    """The crops follow the ramp over the training clock; evaluation stays at the final size."""
+    monkeypatch.setattr(trainer.time, "perf_counter", FakeClock(0.5))
+    seen = []
+    real = trainer.step
+
+    def step(net, spec, views, *rest):
+        seen.append(views.shape[-1])
+        return real(net, spec, views, *rest)
+
+    monkeypatch.setattr(trainer, "step", step)
+    values = {**RUN, "train.time_budget": 12.0, "data.progressive_from": 16, "data.progressive_until": 0.5}
+    row = pretrain(build_config(values), tmp_path / "run", progress=False)
+    assert seen[0] == 16 and seen[-1] == 32 and sorted(seen) == seen and set(seen) == {16, 24, 32}
+    assert "knn_top1" in row  # the monitor ran at 32 px on the same network
+
+
+def test_progressive_resolution_is_checked():
+    with pytest.raises(ConfigError, match=r"data.progressive_from=40 exceeds the final crop size 32"):
+        build_config({**RUN, "data.progressive_from": 40})
+    with pytest.raises(ConfigError, match=r"data.progressive_until must be >= 0 and <= 1, got 1.5"):
+        build_config({**RUN, "data.progressive_from": 16, "data.progressive_until": 1.5})

@@ -278,3 +278,16 @@ def test_the_trainer_crops_with_crop_min_scale(tmp_path):
     assert (boxes == torch.tensor([0.0, 0.0, 32.0, 32.0])).all()
     default = trainer.Trainer(_cfg(), tmp_path / "run2", distributed.setup("cpu"), False, None)
     assert (default.aug.sample(16, 2, 32, torch.Generator().manual_seed(0)).box[..., 2:] < 32).any()
+
+
+def test_a_compiled_run_trains_the_same_network(tmp_path):
+    """train.compile changes how the step runs, not what it computes: the same weights (up to
+    the fused kernels' rounding) under the same checkpoint keys, and it resumes uncompiled."""
+    pipeline.pretrain(_cfg(train__epochs=1), tmp_path / "eager", progress=False)
+    pipeline.pretrain(_cfg(train__epochs=1, train__compile=True), tmp_path / "compiled", progress=False)
+    eager, compiled = load_checkpoint(tmp_path / "eager")["model"], load_checkpoint(tmp_path / "compiled")["model"]
+    assert list(compiled) == list(eager)  # no ``_orig_mod.`` prefix
+    for k, v in eager.items():
+        torch.testing.assert_close(compiled[k].float(), v.float(), rtol=1e-3, atol=1e-4, msg=k)
+    pipeline.pretrain(_cfg(train__epochs=2), tmp_path / "compiled", resume=True, progress=False)
+    assert load_checkpoint(tmp_path / "compiled")["epoch"] == 2

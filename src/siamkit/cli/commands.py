@@ -28,6 +28,7 @@ RESUMABLE = {
     "train.epochs",
     "train.time_budget",
     "train.device",
+    "train.compile",
     "data.data_root",
     "data.eval_data",
     "data.cache_dir",

@@ -16,6 +16,7 @@ from typing import Any
 from siamkit.errors import ConfigError
 from siamkit.precision import PRECISIONS, resolve_precision
 from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry, check_spec
+from siamkit.schedules import ramp_size
 
 OPTIMIZERS = ("sgd", "lars")
 LR_SCHEDULES = ("constant", "cosine")
@@ -143,6 +144,9 @@ class DataConfig:
     memory up to ``max_memory_gb`` and streamed beyond (checked first with ``verify_images``).
     ``crop_min_scale`` is the smallest area a training crop may cover, as a fraction of the image
     (the lower end of RandomResizedCrop's scale; ``None``: the recipe's, 0.08 for ``cifar``).
+    ``progressive_from``: progressive resolution, the training crop size (px) at the start; it
+    grows linearly to ``image_size`` by the share ``progressive_until`` of training (of the time
+    budget, else of the steps), in multiples of 8 px; evaluation always runs at ``image_size``.
     ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
     kNN monitor, e.g. beside an unlabeled ``folder``."""
 
@@ -152,6 +156,8 @@ class DataConfig:
     recipe: str | None = choice(None, RECIPES)
     image_size: int | None = num(None, 0, lo_open=True)
     crop_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
+    progressive_from: int | None = num(None, 0, lo_open=True)
+    progressive_until: float = num(0.5, 0.0, 1.0)
     load_size: int | None = num(None, 0, lo_open=True)
     train_subset: int | None = num(None, 0, lo_open=True)
     skip_bad_images: bool = False
@@ -172,6 +178,11 @@ class DataConfig:
                 raise ConfigError(f"data.crop_min_scale={self.crop_min_scale} exceeds the largest crop area of "
                                   f"recipe {self.resolved_recipe()} ({top}); give a value up to {top}")  # fmt: skip
 
+        if self.progressive_from is not None and self.progressive_from > self.crop_size():
+            raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final crop size "
+                              f"{self.crop_size()} (data.image_size); progressive resolution grows to it, "
+                              "so give a smaller start")  # fmt: skip
+
     def resolved_recipe(self) -> str:
         if self.recipe is not None:
             return self.recipe
@@ -186,6 +197,13 @@ class DataConfig:
 
     def crop_size(self) -> int:
         return self.image_size if self.image_size is not None else RECIPES.get(self.resolved_recipe()).size
+
+    def crop_size_at(self, progress: float) -> int:
+        """The training crop size at ``progress`` (share of training done): :meth:`crop_size`, or
+        the progressive-resolution ramp from ``progressive_from``."""
+        if self.progressive_from is None:
+            return self.crop_size()
+        return ramp_size(self.progressive_from, self.crop_size(), progress, self.progressive_until)
 
     def decode_size(self) -> int:
         if self.load_size is not None:
@@ -223,7 +241,9 @@ class TrainConfig:
     ``knn_every``: run the kNN monitor every N epochs (0: never; the last epoch always runs it).
     ``batch_size`` is at least 2: BatchNorm needs two samples to normalise a batch.
     ``time_budget``: seconds of training (evaluation and checkpoints not counted); the schedules are
-    planned over it and the run stops when it is spent, or after ``epochs``, whichever comes first."""
+    planned over it and the run stops when it is spent, or after ``epochs``, whichever comes first.
+    ``compile``: run the training network through ``torch.compile`` (its first steps compile, and
+    that time counts against the budget); the weights and checkpoints are the same as without."""
 
     epochs: int = num(200, 0, lo_open=True)  # GSG section 5.1, CIFAR-10
     time_budget: float | None = num(None, 0.0, lo_open=True)  # seconds of training; schedules span it
@@ -231,6 +251,7 @@ class TrainConfig:
     precision: str = choice("fp32", PRECISIONS)
     device: str = "auto"
     channels_last: bool | None = None
+    compile: bool = False
     seed: int = num(0, 0, SEED_MAX)
     knn_every: int = num(1, 0)
     knn_k: int = num(200, 0, lo_open=True)

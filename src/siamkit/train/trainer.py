@@ -96,6 +96,8 @@ class Trainer:
         if info.world > 1:
             ids = [device] if device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if tc.compile:  # the step calls the compiled wrapper; checkpoints keep ``self.model``'s keys
+            self.net = torch.compile(self.net, dynamic=False)  # one graph per crop size
 
         # where to start
         self.epoch, self.start_step, self.acc, self.gen_state = 0, 0, None, None
@@ -272,6 +274,8 @@ class Trainer:
         """Augment this rank's rows of the global batch, one optimizer step, the target update."""
         tc, rank = self.cfg.train, self.info.rank
         set_lr(self.optimizer, lr, self.base_lr)
+        done = self.progress()
+        self.aug.size = self.cfg.data.crop_size_at(global_step / self.total_steps if done is None else done)
         params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
         views = self.aug.apply(x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank))  # (V, b, C, H, W)
         with autocast(self.precision, self.info.device):
