@@ -15,6 +15,7 @@ from siamkit.cli import main
 from siamkit.cli.parser import duration
 from siamkit.config import OptimConfig, build_config
 from siamkit.errors import ConfigError, TrainingError
+from siamkit.evaluate import monitor
 from siamkit.models import tau_at
 from siamkit.pipeline import pretrain
 from siamkit.runs import load_checkpoint, read_jsonl
@@ -117,6 +118,7 @@ def test_the_speedrun_preset_builds_for_every_method(method):
     assert cfg.train.time_budget == 3600 and cfg.train.epochs >= 100  # the budget, not the epochs, ends it
     assert cfg.optim.schedule == "cosine"  # decays over the budget (the lr's progress is the time spent)
     assert cfg.data.augmentation().crop_scale == (0.2, 1.0)  # measured better than the recipe's 0.08
+    assert (cfg.data.train_crop_size(), cfg.data.crop_size()) == (24, 32)  # trains at 24 px, evaluates at 32
     assert (cfg.model.proj_dim, cfg.model.proj_hidden, cfg.model.pred_hidden) == (512, 512, 128)
     assert cfg.method.spec().label
 
@@ -153,8 +155,37 @@ def test_progressive_resolution_over_a_budget(tmp_path, monkeypatch):
     assert "knn_top1" in row  # the monitor ran at 32 px on the same network
 
 
+def test_a_smaller_training_crop_than_evaluation_size(tmp_path, monkeypatch):
+    """data.train_size: every training crop at 24 px, the monitor at image_size (32 px)."""
+    seen, sizes = [], []
+    real, real_extract = trainer.step, monitor.extract_features
+
+    def step(net, spec, views, *rest):
+        seen.append(views.shape[-1])
+        return real(net, spec, views, *rest)
+
+    def extract(backbone, data, **kw):
+        sizes.append(kw["size"])
+        return real_extract(backbone, data, **kw)
+
+    monkeypatch.setattr(trainer, "step", step)
+    monkeypatch.setattr(monitor, "extract_features", extract)
+    cfg = build_config({**RUN, "train.epochs": 2, "data.train_size": 24})
+    assert (cfg.data.crop_size(), cfg.data.train_crop_size(), cfg.data.crop_size_at(0.0)) == (32, 24, 24)
+    pretrain(cfg, tmp_path / "run", progress=False)
+    assert set(seen) == {24} and sizes and set(sizes) == {32}
+    ramp = build_config({**RUN, "data.train_size": 24, "data.progressive_from": 16}).data
+    assert [ramp.crop_size_at(p) for p in (0.0, 0.49, 0.5, 1.0)] == [16, 16, 24, 24]  # grows to train_size
+
+
 def test_progressive_resolution_is_checked():
-    with pytest.raises(ConfigError, match=r"data.progressive_from=40 exceeds the final crop size 32"):
+    with pytest.raises(
+        ConfigError, match=r"data.progressive_from=40 exceeds the final training crop size 32 \(data.image_size\)"
+    ):
         build_config({**RUN, "data.progressive_from": 40})
+    with pytest.raises(
+        ConfigError, match=r"progressive_from=28 exceeds the final training crop size 24 \(data.train_size\)"
+    ):
+        build_config({**RUN, "data.train_size": 24, "data.progressive_from": 28})
     with pytest.raises(ConfigError, match=r"data.progressive_until must be >= 0 and <= 1, got 1.5"):
         build_config({**RUN, "data.progressive_from": 16, "data.progressive_until": 1.5})

@@ -144,9 +144,11 @@ class DataConfig:
     memory up to ``max_memory_gb`` and streamed beyond (checked first with ``verify_images``).
     ``crop_min_scale`` is the smallest area a training crop may cover, as a fraction of the image
     (the lower end of RandomResizedCrop's scale; ``None``: the recipe's, 0.08 for ``cifar``).
+    ``image_size`` is the size evaluation sees (and training, unless ``train_size`` says otherwise:
+    a smaller training crop than evaluation size is FixRes's train-test resolution setting).
     ``progressive_from``: progressive resolution, the training crop size (px) at the start; it
-    grows linearly to ``image_size`` by the share ``progressive_until`` of training (of the time
-    budget, else of the steps), in multiples of 8 px; evaluation always runs at ``image_size``.
+    grows linearly to the training size by the share ``progressive_until`` of training (of the
+    time budget, else of the steps), in multiples of 8 px.
     ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
     kNN monitor, e.g. beside an unlabeled ``folder``."""
 
@@ -156,6 +158,7 @@ class DataConfig:
     recipe: str | None = choice(None, RECIPES)
     image_size: int | None = num(None, 0, lo_open=True)
     crop_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
+    train_size: int | None = num(None, 0, lo_open=True)
     progressive_from: int | None = num(None, 0, lo_open=True)
     progressive_until: float = num(0.5, 0.0, 1.0)
     load_size: int | None = num(None, 0, lo_open=True)
@@ -178,9 +181,10 @@ class DataConfig:
                 raise ConfigError(f"data.crop_min_scale={self.crop_min_scale} exceeds the largest crop area of "
                                   f"recipe {self.resolved_recipe()} ({top}); give a value up to {top}")  # fmt: skip
 
-        if self.progressive_from is not None and self.progressive_from > self.crop_size():
-            raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final crop size "
-                              f"{self.crop_size()} (data.image_size); progressive resolution grows to it, "
+        if self.progressive_from is not None and self.progressive_from > self.train_crop_size():
+            which = "data.train_size" if self.train_size is not None else "data.image_size"
+            raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final training crop size "
+                              f"{self.train_crop_size()} ({which}); progressive resolution grows to it, "
                               "so give a smaller start")  # fmt: skip
 
     def resolved_recipe(self) -> str:
@@ -198,12 +202,16 @@ class DataConfig:
     def crop_size(self) -> int:
         return self.image_size if self.image_size is not None else RECIPES.get(self.resolved_recipe()).size
 
+    def train_crop_size(self) -> int:
+        """The training crops' size once any progressive ramp is over: ``train_size``, else :meth:`crop_size`."""
+        return self.train_size if self.train_size is not None else self.crop_size()
+
     def crop_size_at(self, progress: float) -> int:
-        """The training crop size at ``progress`` (share of training done): :meth:`crop_size`, or
-        the progressive-resolution ramp from ``progressive_from``."""
+        """The training crop size at ``progress`` (share of training done): :meth:`train_crop_size`,
+        or the progressive-resolution ramp from ``progressive_from`` to it."""
         if self.progressive_from is None:
-            return self.crop_size()
-        return ramp_size(self.progressive_from, self.crop_size(), progress, self.progressive_until)
+            return self.train_crop_size()
+        return ramp_size(self.progressive_from, self.train_crop_size(), progress, self.progressive_until)
 
     def decode_size(self) -> int:
         if self.load_size is not None:

@@ -78,7 +78,7 @@ class Trainer:
         self.per_rank = tc.batch_size // info.world
         self.channels_last = tc.use_channels_last(device.type)
         self.precision = resolve_precision(tc.precision, device)  # "auto" settled once, not per step
-        self.aug = MultiViewAugment(cfg.data.augmentation(), cfg.data.crop_size(), self.channels_last)
+        self.aug = MultiViewAugment(cfg.data.augmentation(), cfg.data.train_crop_size(), self.channels_last)
 
         # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
         # grow a ``module.`` prefix, ``self.net`` is what the step calls (DDP when distributed)
