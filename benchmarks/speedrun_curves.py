@@ -12,6 +12,7 @@ of the reference's.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -49,16 +50,19 @@ def plot_curves(
 
 
 def main(argv: list[str]) -> None:
-    ratio = 1.0
-    if argv[:1] == ["--ratio"]:
-        ratio, argv = float(argv[1]), argv[2:]
-    png, runs = argv[0], argv[1:]
-    curves = {run.name: curve(run, ratio) for run in map(Path, runs)}
+    parser = argparse.ArgumentParser(description="kNN monitor curves of budget runs against minutes of training")
+    parser.add_argument("png", help="the plot to write")
+    parser.add_argument("runs", nargs="+", help="run folders (with metrics.jsonl)")
+    parser.add_argument("--ratio", type=float, default=1.0, help="the runs' machine's step speed over the reference's")
+    args = parser.parse_args(argv)
+    if args.ratio <= 0:
+        parser.error(f"--ratio must be > 0, got {args.ratio}")
+    curves = {run.name: curve(run, args.ratio) for run in map(Path, args.runs)}
     xlabel = "minutes of training (evaluation not counted)"
-    if ratio != 1.0:
-        xlabel = f"reference-machine minutes of training (this machine's x {ratio:g})"
-    plot_curves(png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k", xlabel)
-    print(f"wrote {png}")
+    if args.ratio != 1.0:
+        xlabel = f"reference-machine minutes of training (this machine's x {args.ratio:g})"
+    plot_curves(args.png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k", xlabel)
+    print(f"wrote {args.png}")
 
 
 if __name__ == "__main__":

@@ -138,44 +138,58 @@ def test_progressive_sizes_grow_to_the_final_size(start, final, until):
     assert all(s in (start, final) or s % 8 == 0 for s in sizes)  # a few sizes, not one per step
 
 
-def test_progressive_resolution_over_a_budget(tmp_path, monkeypatch):
-    """The crops follow the ramp over the training clock; evaluation stays at the final size."""
-    monkeypatch.setattr(trainer.time, "perf_counter", FakeClock(0.5))
-    seen = []
-    real = trainer.step
+def _record_sizes(monkeypatch):
+    """Spy on the trainer's step and the monitor: the training views' and the evaluated images' sizes."""
+    seen, evaluated = [], []
+    real_step, real_extract = trainer.step, monitor.extract_features
 
     def step(net, spec, views, *rest):
         seen.append(views.shape[-1])
-        return real(net, spec, views, *rest)
-
-    monkeypatch.setattr(trainer, "step", step)
-    values = {**RUN, "train.time_budget": 12.0, "data.progressive_from": 16, "data.progressive_until": 0.5}
-    row = pretrain(build_config(values), tmp_path / "run", progress=False)
-    assert seen[0] == 16 and seen[-1] == 32 and sorted(seen) == seen and set(seen) == {16, 24, 32}
-    assert "knn_top1" in row  # the monitor ran at 32 px on the same network
-
-
-def test_a_smaller_training_crop_than_evaluation_size(tmp_path, monkeypatch):
-    """data.train_size: every training crop at 24 px, the monitor at image_size (32 px)."""
-    seen, sizes = [], []
-    real, real_extract = trainer.step, monitor.extract_features
-
-    def step(net, spec, views, *rest):
-        seen.append(views.shape[-1])
-        return real(net, spec, views, *rest)
+        return real_step(net, spec, views, *rest)
 
     def extract(backbone, data, **kw):
-        sizes.append(kw["size"])
+        evaluated.append(kw["size"])
         return real_extract(backbone, data, **kw)
 
     monkeypatch.setattr(trainer, "step", step)
     monkeypatch.setattr(monitor, "extract_features", extract)
+    return seen, evaluated
+
+
+def test_progressive_resolution_over_a_budget(tmp_path, monkeypatch):
+    """The crops follow the ramp over the training clock; evaluation stays at the final size."""
+    monkeypatch.setattr(trainer.time, "perf_counter", FakeClock(0.5))
+    seen, evaluated = _record_sizes(monkeypatch)
+    values = {**RUN, "train.time_budget": 12.0, "data.progressive_from": 16, "data.progressive_until": 0.5}
+    pretrain(build_config(values), tmp_path / "run", progress=False)
+    assert seen[0] == 16 and seen[-1] == 32 and sorted(seen) == seen and set(seen) == {16, 24, 32}
+    assert evaluated and set(evaluated) == {32}  # the monitor ran at 32 px throughout
+
+
+def test_a_smaller_training_crop_than_evaluation_size(tmp_path, monkeypatch):
+    """data.train_size: every training crop at 24 px, the monitor at image_size (32 px)."""
+    seen, evaluated = _record_sizes(monkeypatch)
     cfg = build_config({**RUN, "train.epochs": 2, "data.train_size": 24})
     assert (cfg.data.crop_size(), cfg.data.train_crop_size(), cfg.data.crop_size_at(0.0)) == (32, 24, 24)
     pretrain(cfg, tmp_path / "run", progress=False)
-    assert set(seen) == {24} and sizes and set(sizes) == {32}
+    assert set(seen) == {24} and evaluated and set(evaluated) == {32}
     ramp = build_config({**RUN, "data.train_size": 24, "data.progressive_from": 16}).data
     assert [ramp.crop_size_at(p) for p in (0.0, 0.49, 0.5, 1.0)] == [16, 16, 24, 24]  # grows to train_size
+
+
+def test_a_progressive_run_keeps_its_length_on_resume(tmp_path):
+    """The ramp is planned over the run's length, as a cosine lr is: a new length is refused."""
+    values = {**RUN, "train.epochs": 2, "data.progressive_from": 16}
+    pretrain(build_config(values), tmp_path / "run", progress=False)
+    with pytest.raises(TrainingError, match=r"2 epochs -> 3 epochs\): data.progressive_from=16 is planned"):
+        pretrain(build_config({**values, "train.epochs": 3}), tmp_path / "run", resume=True, progress=False)
+
+
+def test_a_preset_training_size_is_not_kept_for_another_image_size():
+    with pytest.raises(ConfigError, match=r"preset speedrun trains on 24 px crops .* data.image_size=64 give"):
+        build_config({"data.data_root": "/data", "data.image_size": 64}, preset="speedrun")
+    cfg = build_config({"data.data_root": "/data", "data.image_size": 64, "data.train_size": 48}, preset="speedrun")
+    assert (cfg.data.train_crop_size(), cfg.data.crop_size()) == (48, 64)
 
 
 def test_progressive_resolution_is_checked():
@@ -187,5 +201,9 @@ def test_progressive_resolution_is_checked():
         ConfigError, match=r"progressive_from=28 exceeds the final training crop size 24 \(data.train_size\)"
     ):
         build_config({**RUN, "data.train_size": 24, "data.progressive_from": 28})
-    with pytest.raises(ConfigError, match=r"data.progressive_until must be >= 0 and <= 1, got 1.5"):
+    with pytest.raises(ConfigError, match=r"data.progressive_until must be > 0 and <= 1, got 1.5"):
         build_config({**RUN, "data.progressive_from": 16, "data.progressive_until": 1.5})
+    with pytest.raises(ConfigError, match=r"data.progressive_until must be > 0 and <= 1, got 0"):
+        build_config({**RUN, "data.progressive_from": 16, "data.progressive_until": 0.0})
+    with pytest.raises(ConfigError, match=r"data.progressive_until=0.5 needs data.progressive_from"):
+        build_config({**RUN, "data.progressive_until": 0.5})

@@ -280,14 +280,27 @@ def test_the_trainer_crops_with_crop_min_scale(tmp_path):
     assert (default.aug.sample(16, 2, 32, torch.Generator().manual_seed(0)).box[..., 2:] < 32).any()
 
 
-def test_a_compiled_run_trains_the_same_network(tmp_path):
+def test_a_compiled_run_trains_the_same_network(tmp_path, monkeypatch):
     """train.compile changes how the step runs, not what it computes: the same weights (up to
     the fused kernels' rounding) under the same checkpoint keys, and it resumes uncompiled."""
+    compiled_nets = []
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled_nets.append(net) or real_compile(net, **kw))
     pipeline.pretrain(_cfg(train__epochs=1), tmp_path / "eager", progress=False)
+    assert not compiled_nets
     pipeline.pretrain(_cfg(train__epochs=1, train__compile=True), tmp_path / "compiled", progress=False)
+    assert len(compiled_nets) == 1  # the training network went through torch.compile
     eager, compiled = load_checkpoint(tmp_path / "eager")["model"], load_checkpoint(tmp_path / "compiled")["model"]
-    assert list(compiled) == list(eager)  # no ``_orig_mod.`` prefix
+    assert list(compiled) == list(eager)  # the plain model's keys
     for k, v in eager.items():
         torch.testing.assert_close(compiled[k].float(), v.float(), rtol=1e-3, atol=1e-4, msg=k)
     pipeline.pretrain(_cfg(train__epochs=2), tmp_path / "compiled", resume=True, progress=False)
     assert load_checkpoint(tmp_path / "compiled")["epoch"] == 2
+
+
+def test_compile_without_a_compiler_says_so(tmp_path, monkeypatch):
+    from siamkit.train import setup
+
+    monkeypatch.setattr(setup.shutil, "which", lambda name: None)
+    with pytest.raises(errors.TrainingError, match=r"train.compile=true on the CPU needs a C\+\+ compiler"):
+        pipeline.pretrain(_cfg(train__epochs=1, train__compile=True), tmp_path / "run", progress=False)

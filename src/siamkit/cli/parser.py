@@ -73,7 +73,11 @@ def _add_pretrain(sub) -> None:
         metavar="DIR",
         help="labelled data for the kNN monitor: DIR/train/<class>, DIR/val/<class>, or a labels CSV",
     )
-    p.add_argument("--image-size", type=int, help="training resolution in px (data.image_size)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        help="image resolution in px (data.image_size): evaluation's, and training's unless data.train_size is set",
+    )
     p.add_argument(
         "--backbone",
         help=f"a registered backbone ({_names(BACKBONES)}), timm:NAME, torchvision:NAME or package.module:factory",

@@ -149,6 +149,18 @@ def _check_type(key: str, value: Any) -> Any:
     raise ConfigError(f"{key}={value!r}: expected {names}")
 
 
+def _check_preset_sizes(preset: str, values: dict[str, Any]) -> None:
+    """A preset's training crop size was chosen for its evaluation size: another ``data.image_size``
+    needs its own ``data.train_size``, given, not kept from the preset."""
+    chosen = PRESETS[preset].values
+    if "data.train_size" in chosen and "data.image_size" in values and "data.train_size" not in values:
+        raise ConfigError(
+            f"preset {preset} trains on {chosen['data.train_size']} px crops (data.train_size) for its "
+            f"evaluation size; with data.image_size={values['data.image_size']} give the training size too, "
+            "e.g. --set data.train_size=N (the image size itself to train at full resolution)"
+        )
+
+
 def build_config(values: dict[str, Any], preset: str | None = None, _preset_name: str | None = None) -> Config:
     """Defaults, then ``preset``'s values, then ``values`` (dotted keys, already typed or strings
     from ``--set``). Every key and value is checked before anything runs."""
@@ -157,6 +169,7 @@ def build_config(values: dict[str, Any], preset: str | None = None, _preset_name
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         merged.update(PRESETS[preset].values)
+        _check_preset_sizes(preset, values)
     merged.update(values)
     sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in merged.items():

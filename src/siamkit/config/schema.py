@@ -25,6 +25,7 @@ TAU_SCHEDULES = ("constant", "cosine")
 BN_MODES = ("per_view", "joint")
 PROJ_DIM = 2048  # GSG appendix C.1/C.2: projector width 2048, predictor bottleneck 512
 PRED_HIDDEN = 512
+PROGRESSIVE_UNTIL = 0.5  # progressive resolution reaches the training size halfway through by default
 SEED_MAX = 2**32 - 1
 
 
@@ -147,8 +148,8 @@ class DataConfig:
     ``image_size`` is the size evaluation sees (and training, unless ``train_size`` says otherwise:
     a smaller training crop than evaluation size is FixRes's train-test resolution setting).
     ``progressive_from``: progressive resolution, the training crop size (px) at the start; it
-    grows linearly to the training size by the share ``progressive_until`` of training (of the
-    time budget, else of the steps), in multiples of 8 px.
+    grows linearly to the training size by the share ``progressive_until`` (default 0.5) of
+    training (of the time budget, else of the steps), in multiples of 8 px.
     ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
     kNN monitor, e.g. beside an unlabeled ``folder``."""
 
@@ -160,7 +161,7 @@ class DataConfig:
     crop_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
     train_size: int | None = num(None, 0, lo_open=True)
     progressive_from: int | None = num(None, 0, lo_open=True)
-    progressive_until: float = num(0.5, 0.0, 1.0)
+    progressive_until: float | None = num(None, 0.0, 1.0, lo_open=True)
     load_size: int | None = num(None, 0, lo_open=True)
     train_subset: int | None = num(None, 0, lo_open=True)
     skip_bad_images: bool = False
@@ -180,7 +181,9 @@ class DataConfig:
             if self.crop_min_scale > top:
                 raise ConfigError(f"data.crop_min_scale={self.crop_min_scale} exceeds the largest crop area of "
                                   f"recipe {self.resolved_recipe()} ({top}); give a value up to {top}")  # fmt: skip
-
+        if self.progressive_until is not None and self.progressive_from is None:
+            raise ConfigError(f"data.progressive_until={self.progressive_until} needs data.progressive_from "
+                              "(the crop size the ramp starts at); give both, or neither")  # fmt: skip
         if self.progressive_from is not None and self.progressive_from > self.train_crop_size():
             which = "data.train_size" if self.train_size is not None else "data.image_size"
             raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final training crop size "
@@ -211,7 +214,8 @@ class DataConfig:
         or the progressive-resolution ramp from ``progressive_from`` to it."""
         if self.progressive_from is None:
             return self.train_crop_size()
-        return ramp_size(self.progressive_from, self.train_crop_size(), progress, self.progressive_until)
+        until = self.progressive_until if self.progressive_until is not None else PROGRESSIVE_UNTIL
+        return ramp_size(self.progressive_from, self.train_crop_size(), progress, until)
 
     def decode_size(self) -> int:
         if self.load_size is not None:
@@ -251,7 +255,9 @@ class TrainConfig:
     ``time_budget``: seconds of training (evaluation and checkpoints not counted); the schedules are
     planned over it and the run stops when it is spent, or after ``epochs``, whichever comes first.
     ``compile``: run the training network through ``torch.compile`` (its first steps compile, and
-    that time counts against the budget); the weights and checkpoints are the same as without."""
+    that time counts against the budget; one graph per crop size, up to Dynamo's recompile limit,
+    8 by default); it trains the same network up to the fused kernels' rounding, and checkpoints
+    have the same keys."""
 
     epochs: int = num(200, 0, lo_open=True)  # GSG section 5.1, CIFAR-10
     time_budget: float | None = num(None, 0.0, lo_open=True)  # seconds of training; schedules span it

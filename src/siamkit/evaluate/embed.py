@@ -146,8 +146,8 @@ def embed_images(
     progress: bool = True,
 ) -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embed every image file of ``images`` (files and folders, see :func:`image_files`) with the
-    checkpoint's frozen backbone (or backbone + projector), at the resolution and normalisation it
-    was pretrained with. Returns the embeddings and the ``(file, reason)`` of unreadable files."""
+    checkpoint's frozen backbone (or backbone + projector), at its evaluation resolution
+    (``data.image_size``) and normalisation. Returns the embeddings and the ``(file, reason)`` of unreadable files."""
     if batch_size < 1:
         raise DataError(f"--batch-size must be >= 1, got {batch_size}")
     model, cfg, _ = load_model(checkpoint)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
+import torch
+from torch import nn
+
 from siamkit.config import Config
 from siamkit.data import ImageSet, load_datasets, monitor_splits
+from siamkit.errors import TrainingError
 from siamkit.models import SiameseNet
 from siamkit.models.init import InitReport, load_init
 from siamkit.train import distributed
@@ -62,3 +67,18 @@ def open_outputs(t: Any) -> MetricsLog:
         info.update(knn_bank_images=len(t.eval_splits[0]), test_images=len(t.eval_splits[1]))
     t.folder.write_info({**info, "channels_last": t.channels_last, "precision": t.precision})
     return MetricsLog(t.folder, keep_epochs=None if t.from_nothing else t.epoch)
+
+
+def compile_network(net: nn.Module, device: torch.device) -> nn.Module:
+    """``torch.compile(net)``, one graph per crop size, once it is known to work here: Dynamo
+    supports this Python, and on the CPU Inductor finds the C++ compiler it builds its kernels with."""
+    from torch._dynamo import is_dynamo_supported  # imported only when compiling: it is slow to import
+
+    if not is_dynamo_supported():
+        raise TrainingError(f"train.compile=true: torch {torch.__version__} cannot compile on Python "
+                            f"{sys.version.split()[0]}; set train.compile=false")  # fmt: skip
+    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        raise TrainingError("train.compile=true on the CPU needs a C++ compiler (c++, g++ or clang++ on the "
+                            "PATH) to build its kernels; install one (e.g. apt-get install g++) or set "
+                            "train.compile=false")  # fmt: skip
+    return torch.compile(net, dynamic=False)

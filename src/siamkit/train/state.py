@@ -67,6 +67,8 @@ def length_dependent(cfg: Config) -> list[str]:
     spec = cfg.method.spec()
     if spec.target == "momentum" and spec.tau_schedule != "constant":
         found.append(f"method.tau_schedule={spec.tau_schedule}")
+    if cfg.data.progressive_from is not None:
+        found.append(f"data.progressive_from={cfg.data.progressive_from}")
     return found
 
 

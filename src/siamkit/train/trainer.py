@@ -28,7 +28,7 @@ from siamkit.train import distributed
 from siamkit.train.memory import keep_freed_memory
 from siamkit.train.objective import step
 from siamkit.train.optim import build_optimizer, lr_at, set_lr
-from siamkit.train.setup import build_network, open_outputs, training_data
+from siamkit.train.setup import build_network, compile_network, open_outputs, training_data
 from siamkit.train.signals import StopSignals
 from siamkit.train.state import check_resumable, check_start, epoch_generators, rng_state, set_rng_state
 from siamkit.train.telemetry import EpochMeter, check_finite, cpu_times, summary
@@ -97,7 +97,7 @@ class Trainer:
             ids = [device] if device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if tc.compile:  # the step calls the compiled wrapper; checkpoints keep ``self.model``'s keys
-            self.net = torch.compile(self.net, dynamic=False)  # one graph per crop size
+            self.net = compile_network(self.net, device)
 
         # where to start
         self.epoch, self.start_step, self.acc, self.gen_state = 0, 0, None, None
