@@ -58,10 +58,10 @@ def main(argv: list[str]) -> None:
     if args.ratio <= 0:
         parser.error(f"--ratio must be > 0, got {args.ratio}")
     curves = {run.name: curve(run, args.ratio) for run in map(Path, args.runs)}
-    xlabel = "minutes of training (evaluation not counted)"
-    if args.ratio != 1.0:
-        xlabel = f"reference-machine minutes of training (this machine's x {args.ratio:g})"
-    plot_curves(args.png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k", xlabel)
+    scaled = {"xlabel": f"reference-machine minutes of training (this machine's x {args.ratio:g})"}
+    plot_curves(
+        args.png, curves, "SimSiam on CIFAR-10 (JPEG copy), 2 CPU cores", "10k", **(scaled if args.ratio != 1.0 else {})
+    )
     print(f"wrote {args.png}")
 
 
