@@ -49,15 +49,18 @@ def test_pretrain_then_resume_refuses_to_change_the_method(tmp_path, capsys):
 
 
 def test_demo_prints_both_banks_with_the_seed_given(tmp_path, capsys):
-    """One epoch of the real demo: the seed typed is the run's, and both kNN tables are printed."""
+    """One epoch of the real demo: the seed typed is the run's, both banks are printed for both
+    encoders, and the gain row is the pretrained row minus the random one."""
     import yaml
 
     out = tmp_path / "demo"
     assert main(["demo", "--epochs", "1", "--seed", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "seed 3." in printed
-    assert "with 3 labelled images per class as the bank (30; mean of 3 draws):" in printed
-    few = printed.split("mean of 3 draws):")[1].splitlines()[1:3]
-    assert [line.split()[0] for line in few] == ["random", "simsiam-gsg,"]
-    assert all(0.0 <= float(line.split()[-1].rstrip("%")) <= 100.0 for line in few)
+    assert "3 labels per class" in printed and "all 1,347 labels" in printed
+    table = printed.split("frozen backbone features:")[1].splitlines()[2:5]
+    assert [line.split()[0] for line in table] == ["random", "simsiam-gsg,", "gain"]
+    (r_few, r_full), (p_few, p_full), gains = ([float(v.rstrip("%")) for v in line.split()[-2:]] for line in table)
+    assert all(0.0 <= v <= 100.0 for v in (r_few, r_full, p_few, p_full))
+    assert gains == pytest.approx([p_few - r_few, p_full - r_full], abs=0.11)
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["seed"] == 3

@@ -104,20 +104,23 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "digits",
-            "the demo: embedded digits, ResNet-10 width 16, batch 64, 30 epochs, lr 0.06 constant, precision auto",
+            "the demo: embedded digits at 16 px, ResNet-10 width 16, batch 64, 60 epochs, lr 0.06 cosine, "
+            "precision auto",
             {
                 "data.dataset": "digits",
+                "data.image_size": 16,  # the digits are 8x8: 16 px keeps them and trains ~4x faster than 32
                 "model.backbone": "resnet10_cifar",
                 "model.width": 16,
                 "model.proj_dim": 512,
                 "model.proj_hidden": 512,
                 "model.pred_hidden": 128,
                 "train.batch_size": 64,
-                "train.epochs": 30,
+                "train.epochs": 60,
                 "train.precision": "auto",
-                "train.knn_every": 5,
+                "train.knn_every": 10,
                 "train.knn_k": 20,  # 1,347 training images: k = 200 would span more than a class
                 "optim.lr": 0.06,
+                "optim.schedule": "cosine",
                 "optim.weight_decay": 5e-4,
             },
         ),
