@@ -59,11 +59,11 @@ def final_evals(run: Path) -> tuple[dict | None, dict | None]:
     return (knn[-1] if knn else None), (linear[-1] if linear else None)
 
 
-def trained_seconds(run: Path) -> float:
-    """The training time the run's records reach (0 before its first epoch ends)."""
+def last_trained(run: Path) -> dict | None:
+    """The run's last record of a trained epoch (``trained_seconds``, ``step``), ``None`` before the first."""
     if not (run / "metrics.jsonl").exists():
-        return 0.0
-    return max((r["trained_seconds"] for r in RunFolder(run).read_metrics() if "trained_seconds" in r), default=0.0)
+        return None
+    return next((r for r in reversed(RunFolder(run).read_metrics()) if "trained_seconds" in r), None)
 
 
 def siamkit(*args: str) -> None:
@@ -79,7 +79,8 @@ def train_and_evaluate(method: str, seed: int, run: Path, args) -> None:
         print(f"{run.name}: evaluated already, skipped", flush=True)
         return
     data = ["--dataset", "cifar10", "--data-root", args.data_root]
-    if trained_seconds(run) < args.budget:  # not started, or killed before the end of its budget
+    last = last_trained(run)
+    if last is None or last["trained_seconds"] < args.budget:  # not started, or killed before the end
         siamkit(
             "pretrain", "--preset", "speedrun", "--method", method, "--seed", str(seed), *data,
             "--time-budget", f"{args.budget}s", "--out", str(run), "--resume", "auto",
@@ -98,11 +99,10 @@ def table(runs: list[tuple[str, int]], out: Path) -> str:
     for method, seed in runs:
         run = out / f"{method}-s{seed}"
         knn, linear = final_evals(run)
-        trained = [r for r in RunFolder(run).read_metrics() if "trained_seconds" in r] if run.exists() else []
-        if not trained or knn is None or linear is None:
+        last = last_trained(run)
+        if last is None or knn is None or linear is None:
             lines.append(f"| {method} | {seed} | not measured | | | | |")
             continue
-        last = trained[-1]
         batch = RunFolder(run).read_config()["train"]["batch_size"]
         rate = last["step"] * batch / last["trained_seconds"]
         lines.append(
