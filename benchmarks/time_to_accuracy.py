@@ -55,6 +55,7 @@ from siamkit.precision import autocast, resolve_precision
 from siamkit.runs import RunFolder
 from siamkit.train import Monitor
 from siamkit.train.memory import keep_freed_memory
+from siamkit.train.telemetry import SECONDS_BAR
 
 LIGHTLY_EPOCHS = 200  # the documented max_epochs, over which its cosine schedule runs
 LIGHTLY_BATCH = 128
@@ -121,7 +122,7 @@ def run_lightly(args, train, data, precision: str, cl: bool, monitor: Monitor) -
     encoder = nn.Sequential(model.backbone, nn.Flatten(1))
     curve = [(0.0, monitor(encoder, data.train, data.test)["knn_top1"])]
     trained, next_eval, updates = 0.0, args.eval_every, 0
-    bar = tqdm(total=round(args.budget), unit="s", desc="lightly", disable=args.quiet, file=sys.stderr)
+    bar = tqdm(total=args.budget, desc="lightly", bar_format=SECONDS_BAR, disable=args.quiet, file=sys.stderr)
     while trained < args.budget:
         model.train()
         t0 = time.perf_counter()

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from tqdm import tqdm
 
 from conftest import TINY_RUN
 from siamkit.cli import main
@@ -22,6 +23,7 @@ from siamkit.runs import load_checkpoint, read_jsonl
 from siamkit.schedules import ramp_size
 from siamkit.train import trainer
 from siamkit.train.optim import lr_at
+from siamkit.train.telemetry import SECONDS_BAR
 
 RUN = {**TINY_RUN, "train.knn_every": 0, "data.train_subset": 128, "train.epochs": 10_000}
 
@@ -32,6 +34,12 @@ def test_durations_by_hand():
     for bad in ("", "1x", "m", "-5m", "0s"):
         with pytest.raises(argparse.ArgumentTypeError):
             duration(bad)
+
+
+def test_the_budget_bar_counts_whole_seconds():
+    n, total, elapsed = 16.971798295991903, 2022.0, 17.0
+    line = tqdm.format_meter(n, total, elapsed, prefix="simsiam", postfix="loss=-0.1", bar_format=SECONDS_BAR)
+    assert "| 17/2022 s [00:17<" in line and line.endswith(", loss=-0.1]") and "16.97" not in line
 
 
 def test_schedules_over_the_budget_by_hand():

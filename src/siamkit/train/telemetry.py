@@ -21,6 +21,10 @@ from siamkit.runs import RunFolder
 from siamkit.train import distributed
 from siamkit.train.memory import keep_freed_memory
 
+# tqdm's format for a bar over a time budget: its counter is float seconds, shown whole
+# ("17/2022 s", not "16.971798295991903/2022"); its rate (trained seconds per second) says nothing
+SECONDS_BAR = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
+
 
 @dataclass
 class EpochMeter:

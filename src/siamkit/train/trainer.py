@@ -31,7 +31,7 @@ from siamkit.train.optim import build_optimizer, lr_at, set_lr
 from siamkit.train.setup import build_network, compile_network, open_outputs, training_data
 from siamkit.train.signals import StopSignals
 from siamkit.train.state import check_resumable, check_start, epoch_generators, rng_state, set_rng_state
-from siamkit.train.telemetry import EpochMeter, check_finite, cpu_times, summary
+from siamkit.train.telemetry import SECONDS_BAR, EpochMeter, check_finite, cpu_times, summary
 
 # (backbone, bank split, query split) -> metrics such as {"knn_top1": ...}; run on rank 0 only
 Monitor = Callable[[nn.Module, ImageSet, ImageSet], dict[str, float]]
@@ -177,6 +177,7 @@ class Trainer:
             total=self.total_steps if budget is None else budget,
             initial=self.epoch * self.steps_per_epoch + self.start_step if budget is None else self.trained,
             unit="step" if budget is None else "s",
+            bar_format=None if budget is None else SECONDS_BAR,
             dynamic_ncols=True,
             disable=not (progress and self.info.is_main),
             file=sys.stderr,
