@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from siamkit.runs import RunFolder
@@ -42,7 +43,7 @@ def plot_curves(
         ax.plot(x, y, marker="o", markersize=3, label=f"{name} ({y[-1]:.1f} %)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"weighted kNN top-1 % (k=200, {bank} bank)")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

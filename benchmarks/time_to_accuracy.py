@@ -26,7 +26,8 @@ weighted kNN (k = 200, T = 0.1) on the same fixed stratified bank of ``--bank`` 
 (``siamkit.evaluate.knn_monitor``, at siamkit's precision): siamkit's once an epoch, lightly's
 every ``--eval-every`` minutes of training. At the end both encoders get the same final kNN on the full
 50,000-image bank in fp32. Written to ``OUT``: ``results.json`` (curves, finals, ratios),
-``curves.png``, and the markdown table printed at the end.
+``curves.png``, and the markdown table printed at the end (``--report-only`` redraws both from
+``OUT/results.json``).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def minutes_to_reach(curve: list[tuple[float, float]], accuracy: float) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py")
+    parser.add_argument("--data-root", help="folder holding cifar-10-batches-py (required to measure)")
     parser.add_argument("--budget", type=duration, default=3600.0, help="training time of each side (60m)")
     parser.add_argument("--eval-every", type=duration, default=300.0, help="lightly's monitor interval (5m)")
     parser.add_argument("--bank", type=int, default=10000, help="training images in the monitor's kNN bank")
@@ -174,10 +175,17 @@ def main() -> None:
     parser.add_argument("--train-subset", type=int, help="train and bank on this many images (a quick check only)")
     parser.add_argument("--out", default="runs/time-to-accuracy")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="redraw the plot and table from OUT/results.json")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.report_only:
+        full_bank = 50_000 if args.train_subset is None else args.train_subset
+        report(json.loads((out / "results.json").read_text()), out, min(args.bank, full_bank), full_bank)
+        return
+    if args.data_root is None:
+        parser.error("--data-root is required (unless --report-only)")
     import lightly
 
-    out = Path(args.out)
     if (out / "siamkit").exists():
         sys.exit(f"{out / 'siamkit'} exists: pass another --out, or remove it to measure again")
     out.mkdir(parents=True, exist_ok=True)
@@ -211,21 +219,27 @@ def main() -> None:
     results["siamkit_minutes_to_lightly_final"] = reach
     results["minutes_ratio"] = theirs["trained_minutes"] / reach if reach else None  # None also at 0 minutes
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    bank_name = f"{min(args.bank, len(data.train)) // 1000}k"
-    title = f"SimSiam on CIFAR-10, {header.split(';')[0]}"
-    plot_curves(out / "curves.png", {n: tuple(zip(*s[0], strict=True)) for n, s in sides.items()}, title, bank_name)
+    report(results, out, min(args.bank, len(data.train)), len(data.train))
 
-    print(f"\n| side | epochs | updates | img/s | kNN, {bank_name} bank | kNN, {len(data.train):,} bank |")
+
+def report(results: dict, out: Path, bank: int, full_bank: int) -> None:
+    """``out/curves.png`` and the markdown table, from ``results`` (``results.json``'s content)."""
+    bank_name = f"{bank // 1000}k"
+    title = f"SimSiam on CIFAR-10, {results['header'].split(';')[0]}"
+    curves = {name: tuple(zip(*side["curve"], strict=True)) for name, side in results["sides"].items()}
+    plot_curves(out / "curves.png", curves, title, bank_name)
+    print(f"\n| side | epochs | updates | img/s | kNN, {bank_name} bank | kNN, {full_bank:,} bank |")
     print("|---|---|---|---|---|---|")
     for name, r in results["sides"].items():
         print(
             f"| {name} | {r['epochs']:.1f} | {r['updates']} | {r['images_per_s']:.0f} | "
             f"{r['knn_monitor_final']:.2f} | {r['knn_full_bank']:.2f} |"
         )
+    reach, theirs = results["siamkit_minutes_to_lightly_final"], list(results["sides"].values())[1]
     reached = "not within the budget" if reach is None else f"{reach:.2f} minutes" if reach else "initialisation"
     ratio = f" ({results['minutes_ratio']:.1f}x faster)" if reach else ""
     print(
-        f"\naccuracy ratio ({len(data.train):,} bank): {results['accuracy_ratio']:.2f}x; "
+        f"\naccuracy ratio ({full_bank:,} bank): {results['accuracy_ratio']:.2f}x; "
         f"siamkit reached lightly's final {theirs['knn_monitor_final']:.2f} % ({bank_name} bank) "
         f"after {reached}{ratio}; records in {out}"
     )
