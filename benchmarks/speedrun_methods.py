@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from siamkit.cli.parser import duration
+from siamkit.registry import METHODS
 from siamkit.runs import RunFolder
 
 DEFAULT_RUNS = (
@@ -93,21 +94,22 @@ def train_and_evaluate(method: str, seed: int, run: Path, args) -> None:
 
 def table(runs: list[tuple[str, int]], out: Path) -> str:
     lines = [
-        "| method | seed | kNN % | linear % | updates | img/s | trained s |",
-        "|---|---|---|---|---|---|---|",
+        "| method | seed | views per image | kNN % | linear % | updates | img/s | trained s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method, seed in runs:
         run = out / f"{method}-s{seed}"
         knn, linear = final_evals(run)
         last = last_trained(run)
+        views = METHODS.get(method).views_drawn  # what the preset draws for the method
         if last is None or knn is None or linear is None:
-            lines.append(f"| {method} | {seed} | not measured | | | | |")
+            lines.append(f"| {method} | {seed} | {views} | not measured | | | | |")
             continue
         batch = RunFolder(run).read_config()["train"]["batch_size"]
-        rate = last["step"] * batch / last["trained_seconds"]
+        rate = last["step"] * batch / last["trained_seconds"]  # images (not views) a second
         lines.append(
-            f"| {method} | {seed} | {knn['top1']:.2f} | {linear['top1']:.2f} | {last['step']:,} | {rate:,.0f} | "
-            f"{last['trained_seconds']:.0f} |"
+            f"| {method} | {seed} | {views} | {knn['top1']:.2f} | {linear['top1']:.2f} | {last['step']:,} | "
+            f"{rate:,.0f} | {last['trained_seconds']:.0f} |"
         )
     return "\n".join(lines)
 
