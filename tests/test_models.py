@@ -13,6 +13,7 @@ from siamkit.models import (
     projector,
     tau_at,
 )
+from siamkit.models.resnet import BasicBlock, ResNet
 
 TINY = ModelConfig(backbone="resnet10_cifar", width=4, proj_dim=16, proj_hidden=16, pred_hidden=8)
 
@@ -42,6 +43,22 @@ def test_torchvision_parameter_counts_and_names():
     ):
         assert key in keys
     assert "layer1.2.conv3.weight" in r50.state_dict()
+
+
+def test_wide_last_stage_changes_only_the_last_stage():
+    # resnet10_cifar_wide4 at width 16: stages 16/32/64 as resnet10_cifar, then 256 channels (16 x 16)
+    narrow, wide = build_backbone("resnet10_cifar", width=16), build_backbone("resnet10_cifar_wide4")
+    assert wide.feature_dim == 256 and narrow.feature_dim == 128
+    shapes = {k: v.shape for k, v in narrow.state_dict().items()}
+    for key, value in wide.state_dict().items():
+        if key.startswith("layer4."):
+            assert value.shape != shapes[key] or value.dim() == 0, key
+        else:
+            assert value.shape == shapes[key], key
+    assert wide.layer4[0].conv1.weight.shape == (256, 64, 3, 3)
+    assert wide(torch.randn(2, 3, 24, 24)).shape == (2, 256)
+    with pytest.raises(ValueError, match="last_stage"):
+        ResNet(BasicBlock, (1, 1, 1, 1), "cifar", 16, last_stage=0)
 
 
 def test_cifar_stem_keeps_resolution():

@@ -79,11 +79,13 @@ def backbone_parts(
     return Built(entry.build(width), entry.feature_dim(width), ("fc",), "siamkit", entry.small_stem, entry.proj_layers)
 
 
-def _resnet(name: str, block, layers, stem: str, width: int, torchvision: str | None, note: str) -> Backbone:
+def _resnet(
+    name: str, block, layers, stem: str, width: int, torchvision: str | None, note: str, last_stage: int = 8
+) -> Backbone:
     return Backbone(
         name=name,
-        build=lambda w: ResNet(block, layers, stem=stem, width=w if w is not None else width),
-        feature_dim=lambda w: (w if w is not None else width) * 8 * block.expansion,
+        build=lambda w: ResNet(block, layers, stem=stem, width=w if w is not None else width, last_stage=last_stage),
+        feature_dim=lambda w: (w if w is not None else width) * last_stage * block.expansion,
         proj_layers=2 if stem == "cifar" else 3,
         default_width=width,
         torchvision=torchvision,
@@ -95,6 +97,17 @@ def _resnet(name: str, block, layers, stem: str, width: int, torchvision: str | 
 for _b in (
     _resnet("resnet18_cifar", BasicBlock, (2, 2, 2, 2), "cifar", 64, "resnet18", "GSG appendix C.2 (CIFAR-10)"),
     _resnet("resnet10_cifar", BasicBlock, (1, 1, 1, 1), "cifar", 32, None, "siamkit's CPU-scale addition"),
+    _resnet(
+        "resnet10_cifar_wide4",
+        BasicBlock,
+        (1, 1, 1, 1),
+        "cifar",
+        16,
+        None,
+        "resnet10_cifar with a last stage twice as wide (16 x width channels): 256-d features at width 16 "
+        "for ~1.2x the trunk's step on a CPU (docs/speedrun.md)",
+        last_stage=16,
+    ),
     _resnet("resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "resnet18", "He et al. 2016, torchvision names"),
     _resnet("resnet50", Bottleneck, (3, 4, 6, 3), "imagenet", 64, "resnet50", "GSG appendix C.1 (ImageNet)"),
 ):

@@ -4,7 +4,8 @@ The module and parameter names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1
 ...) are torchvision's, so an ImageNet-stem backbone's ``state_dict`` loads into
 ``torchvision.models.resnet18/50`` (without its ``fc``). The CIFAR variants (GSG appendix C.2,
 following lightly's CIFAR-10 benchmark) replace the 7x7 stride-2 stem and the max-pool with a 3x3
-stride-1 convolution and no pool; ``width`` scales every stage (64 is torchvision's).
+stride-1 convolution and no pool; ``width`` scales every stage (64 is torchvision's), and
+``last_stage`` sets the last stage's channels as a multiple of it (8 is torchvision's).
 The classifier ``fc`` is dropped: a backbone returns pooled features ``(B, feature_dim)``.
 """
 
@@ -76,12 +77,15 @@ class ResNet(nn.Module):
         layers: tuple[int, int, int, int],
         stem: str = "imagenet",
         width: int = 64,
+        last_stage: int = 8,
     ):
         super().__init__()
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"unknown stem {stem!r}; choose 'imagenet' or 'cifar'")
         if width < 1:
             raise ValueError(f"width must be a positive integer, got {width}")
+        if last_stage < 1:
+            raise ValueError(f"last_stage must be a positive integer (8: torchvision's), got {last_stage}")
         self.stem = stem
         self.width = width
         if stem == "cifar":
@@ -96,9 +100,9 @@ class ResNet(nn.Module):
         self.layer1 = self._stage(block, width, layers[0], 1)
         self.layer2 = self._stage(block, width * 2, layers[1], 2)
         self.layer3 = self._stage(block, width * 4, layers[2], 2)
-        self.layer4 = self._stage(block, width * 8, layers[3], 2)
+        self.layer4 = self._stage(block, width * last_stage, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = width * 8 * block.expansion
+        self.feature_dim = width * last_stage * block.expansion
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
