@@ -4,7 +4,9 @@ mostly compilation). docs/speedrun.md's cost table:
 
     python benchmarks/step_speed.py data '{}' '{"train.precision": "fp32"}' '{"model.width": 16}' ...
 
-Each argument after the data root is a JSON object of config values over the cpu preset."""
+Each argument after the data root is a JSON object of config values over the cpu preset, or over
+another preset given first (``--preset speedrun``). ``--rounds N`` measures every variant N times,
+interleaved (variant 1, 2, ..., 1, 2, ...), so a drift of the machine's speed reaches all of them."""
 
 import json
 import shutil
@@ -20,7 +22,7 @@ from siamkit.train import distributed
 from siamkit.train.trainer import Trainer
 
 
-def speed(values, steps=12):
+def speed(values, preset, steps=12):
     cfg = build_config(
         {
             "data.dataset": "cifar10",
@@ -31,7 +33,7 @@ def speed(values, steps=12):
             "data.train_subset": 256 * 20,
             **values,
         },
-        preset="cpu",
+        preset=preset,
     )
     out = Path(tempfile.mkdtemp()) / "r"
     info = distributed.setup("cpu")
@@ -53,7 +55,12 @@ def speed(values, steps=12):
     return bs / med, times[0]
 
 
-for spec in sys.argv[2:]:
-    values = json.loads(spec)
-    rate, first = speed(values)
-    print(json.dumps(values), f"{rate:.0f} img/s (first step {first:.1f} s)", flush=True)
+args = sys.argv[2:]
+preset = args.pop(args.index("--preset") + 1) if "--preset" in args else "cpu"
+rounds = int(args.pop(args.index("--rounds") + 1)) if "--rounds" in args else 1
+args = [a for a in args if a not in ("--preset", "--rounds")]
+for r in range(rounds):
+    for spec in args:
+        values = json.loads(spec)
+        rate, first = speed(values, preset)
+        print(f"round {r + 1}", preset, json.dumps(values), f"{rate:.0f} img/s (first step {first:.1f} s)", flush=True)
