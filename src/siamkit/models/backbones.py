@@ -105,7 +105,7 @@ for _b in (
         16,
         None,
         "resnet10_cifar with a last stage twice as wide (16 x width channels): 256-d features at width 16 "
-        "for ~1.2x the trunk's step on a CPU (docs/speedrun.md)",
+        "for 1.36x the speedrun step on a CPU (docs/speedrun.md)",
         last_stage=16,
     ),
     _resnet("resnet18", BasicBlock, (2, 2, 2, 2), "imagenet", 64, "resnet18", "He et al. 2016, torchvision names"),
