@@ -8,9 +8,9 @@ Each argument after the data root is a JSON object of config values over the cpu
 another preset given first (``--preset speedrun``). ``--rounds N`` measures every variant N times,
 interleaved (variant 1, 2, ..., 1, 2, ...), so a drift of the machine's speed reaches all of them."""
 
+import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +22,11 @@ from siamkit.train import distributed
 from siamkit.train.trainer import Trainer
 
 
-def speed(values, preset, steps=12):
+def speed(data_root, values, preset, steps=12):
     cfg = build_config(
         {
             "data.dataset": "cifar10",
-            "data.data_root": sys.argv[1],
+            "data.data_root": data_root,
             "method.name": "simsiam",
             "train.knn_every": 0,
             "train.device": "cpu",
@@ -55,12 +55,19 @@ def speed(values, preset, steps=12):
     return bs / med, times[0]
 
 
-args = sys.argv[2:]
-preset = args.pop(args.index("--preset") + 1) if "--preset" in args else "cpu"
-rounds = int(args.pop(args.index("--rounds") + 1)) if "--rounds" in args else 1
-args = [a for a in args if a not in ("--preset", "--rounds")]
-for r in range(rounds):
-    for spec in args:
-        values = json.loads(spec)
-        rate, first = speed(values, preset)
-        print(f"round {r + 1}", preset, json.dumps(values), f"{rate:.0f} img/s (first step {first:.1f} s)", flush=True)
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data_root")
+    ap.add_argument("variants", nargs="*", type=json.loads, help="JSON objects of config values")
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--rounds", type=int, default=1)
+    args = ap.parse_intermixed_args()
+    for r in range(args.rounds):
+        for values in args.variants:
+            rate, first = speed(args.data_root, values, args.preset)
+            line = f"round {r + 1} {args.preset} {json.dumps(values)} {rate:.0f} img/s (first step {first:.1f} s)"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
