@@ -14,7 +14,7 @@ from backbone_contract import TINY, run_contract
 from siamkit import errors
 from siamkit.cli import main
 from siamkit.config import ModelConfig, build_config
-from siamkit.evaluate.encoders import parse_random_spec
+from siamkit.evaluate.encoders import parse_random_spec, random_encoder, random_folder_name
 from siamkit.methods import METHODS
 from siamkit.models import SiameseNet, build_backbone
 from siamkit.models import external as ext
@@ -111,6 +111,27 @@ def test_random_specs_take_library_backbones():
     assert parse_random_spec(f"random:{CONV}") == (CONV, None)
     with pytest.raises(errors.CheckpointError, match=r"must be an integer"):
         parse_random_spec("random:resnet10_cifar:x")
+
+
+def test_random_encoder_is_built_with_the_configs_arguments():
+    ext.trust_backbone(CONV)
+    x = torch.rand(2, 3, 16, 16)
+    assert random_encoder(CONV, args={"width": 3}).backbone(x).shape == (2, 6)  # 2 * width, not the default 16
+    assert random_encoder(CONV).backbone(x).shape == (2, 16)
+    a, b = random_encoder(CONV, args={"width": 3}, seed=1), random_encoder(CONV, args={"width": 3}, seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.backbone.parameters(), b.backbone.parameters(), strict=True))
+    # the records of differently built baselines never share a folder; the plain name is unchanged
+    assert random_folder_name("resnet10_cifar", 4) == "random-resnet10_cifar-w4"
+    names = {
+        random_folder_name(CONV),
+        random_folder_name(CONV, args={"width": 3}),
+        random_folder_name(CONV, args={"width": 4}),
+        random_folder_name(CONV, small_stem=False),
+    }
+    assert len(names) == 4 and all(n.startswith("random-tiny_backbones-convnet") for n in names)
+    assert random_folder_name(CONV, args={"width": 3, "pool": True}) == random_folder_name(
+        CONV, args={"pool": True, "width": 3}
+    )
 
 
 @pytest.mark.parametrize("method", sorted(METHODS.names()))

@@ -1,3 +1,5 @@
+import torch
+
 from conftest import TINY_RUN
 from siamkit.experiments import EXPERIMENTS, Experiment, RunSpec, evals_for, run_experiment, run_status
 from siamkit.runs import read_jsonl
@@ -57,6 +59,31 @@ def test_a_diverged_run_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
     log.clear()
     run_experiment(exp, tmp_path, PROTOCOL, EVAL, log=log.append)
     assert log == ["[tiny] skip byol-s0: diverged earlier (the loss became nan at step 3)"]
+
+
+def test_random_baseline_has_the_runs_architecture(tmp_path, monkeypatch):
+    """A protocol's backbone_args reach its random baseline (they were once dropped: the baseline
+    was the backbone's default build, not the trained runs' architecture)."""
+    from siamkit.experiments import runner as loop
+    from siamkit.models import external as ext
+
+    monkeypatch.setattr(ext, "_trusted", {"tiny_backbones:convnet"})
+    protocol = {**PROTOCOL, "model.backbone": "tiny_backbones:convnet", "model.width": None,
+                "model.backbone_args": {"width": 3}}  # fmt: skip
+    seen = []
+    real = loop.evaluate
+
+    def evaluate(encoder, kind, data, folder=None):
+        seen.append(encoder.backbone(torch.rand(2, 3, 16, 16)).shape[1])
+        return real(encoder, kind, data, folder)
+
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+    exp = Experiment("tiny", "claim", (), evals=("linear",))
+    run_experiment(exp, tmp_path, protocol, EVAL, log=[].append)
+    assert seen == [6]  # convnet(width=3): 2 * 3 features, not the default width's 16
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("random-")]
+    assert folder.name == loop.random_folder(protocol)[1] != "random-tiny_backbones-convnet"
+    assert [e["eval"] for e in read_jsonl(folder / "evals.jsonl")] == ["linear"]
 
 
 def test_an_archived_run_is_done_on_a_new_machine(tmp_path):

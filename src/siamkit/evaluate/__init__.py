@@ -2,7 +2,7 @@
 typed results, and the kNN monitor of pretraining."""
 
 from siamkit.evaluate.api import EvalData, finetune, knn, linear, load_eval_data, record, transfer, tsne
-from siamkit.evaluate.encoders import Encoder, load_encoder, load_model, random_folder_name, random_spec
+from siamkit.evaluate.encoders import Encoder, load_encoder, load_model, random_encoder, random_folder_name, random_spec
 from siamkit.evaluate.features import extract_features
 from siamkit.evaluate.knn import knn_accuracy, knn_predict
 from siamkit.evaluate.monitor import knn_monitor
@@ -32,6 +32,7 @@ __all__ = [
     "load_encoder",
     "load_eval_data",
     "load_model",
+    "random_encoder",
     "random_folder_name",
     "random_spec",
     "record",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +36,16 @@ def random_spec(backbone: str, width: int | None = None) -> str:
     return f"{RANDOM}:{backbone}" + (f":{width}" if width is not None else "")
 
 
-def random_folder_name(backbone: str, width: int | None = None) -> str:
-    """Where a random encoder's evaluations are kept: ``random-BACKBONE[-wWIDTH]``."""
-    return f"{RANDOM}-{backbone.replace(':', '-')}" + (f"-w{width}" if width is not None else "")
+def random_folder_name(
+    backbone: str, width: int | None = None, args: dict | None = None, small_stem: bool | None = None
+) -> str:
+    """Where a random encoder's evaluations are kept: ``random-BACKBONE[-wWIDTH][-HASH]``, where
+    ``HASH`` (8 hex digits) tells apart the same backbone built with other ``args``/``small_stem``."""
+    name = f"{RANDOM}-{backbone.replace(':', '-')}" + (f"-w{width}" if width is not None else "")
+    if args is None and small_stem is None:
+        return name
+    built = json.dumps({"args": args, "small_stem": small_stem}, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(built.encode()).hexdigest()[:8]}"
 
 
 def parse_random_spec(spec: str) -> tuple[str, int | None]:
@@ -76,13 +85,24 @@ def load_model(path: str | Path) -> tuple[SiameseNet, Config, dict]:
     return model, cfg, ck
 
 
+def random_encoder(
+    backbone: str,
+    width: int | None = None,
+    args: dict | None = None,
+    small_stem: bool | None = None,
+    seed: int = 0,
+) -> Encoder:
+    """A randomly initialised (``seed``) backbone, built exactly as a run's config builds it:
+    ``args`` and ``small_stem`` are ``model.backbone_args`` and ``model.small_stem``."""
+    torch.manual_seed(seed)
+    return Encoder(build_backbone(backbone, width, args, small_stem), random_spec(backbone, width), None, None, None)
+
+
 def load_encoder(spec: str, seed: int = 0) -> Encoder:
     """``spec`` is a checkpoint file, a run folder holding ``checkpoint.pt``, or
     ``random:BACKBONE[:WIDTH]`` (the same architecture, randomly initialised with ``seed``)."""
     if spec.startswith(f"{RANDOM}:"):
-        name, width = parse_random_spec(spec)
-        torch.manual_seed(seed)
-        return Encoder(build_backbone(name, width), spec, None, None, None)
+        return random_encoder(*parse_random_spec(spec), seed=seed)
     model, cfg, ck = load_model(spec)
     path = checkpoint_file(spec)
     return Encoder(model.backbone, str(path), cfg.data.resolved_recipe(), path.parent, cfg, ck.get("epoch"))

@@ -24,7 +24,16 @@ from typing import Any
 
 from siamkit.config import build_config
 from siamkit.errors import DataError, NonFiniteLoss
-from siamkit.evaluate import EVALUATIONS, EvalResult, load_encoder, load_eval_data, random_folder_name, random_spec
+from siamkit.evaluate import (
+    EVALUATIONS,
+    Encoder,
+    EvalResult,
+    load_encoder,
+    load_eval_data,
+    random_encoder,
+    random_folder_name,
+    random_spec,
+)
 from siamkit.evaluate import record as record_eval
 from siamkit.experiments.spec import Experiment, RunSpec
 from siamkit.pipeline import pretrain
@@ -149,9 +158,17 @@ def run_experiment(
 
 
 def random_folder(protocol: dict[str, Any]) -> tuple[str, str]:
-    """The random encoder of the protocol: its ``--checkpoint`` spec and its records' folder name."""
-    model = build_config(protocol).model
-    return random_spec(model.backbone, model.width), random_folder_name(model.backbone, model.width)
+    """The random encoder of the protocol: its ``random:`` spec (for the log) and its records'
+    folder name, which tells apart the same backbone built with other arguments."""
+    m = build_config(protocol).model
+    return random_spec(m.backbone, m.width), random_folder_name(m.backbone, m.width, m.backbone_args, m.small_stem)
+
+
+def _protocol_random_encoder(protocol: dict[str, Any]) -> Encoder:
+    """The protocol's backbone, randomly initialised: its ``backbone_args`` and ``small_stem``
+    included, so the baseline has the trained runs' architecture."""
+    m = build_config(protocol).model
+    return random_encoder(m.backbone, m.width, m.backbone_args, m.small_stem)
 
 
 def _random_baseline(exp, root, protocol, eval_data, dry_run, log, archive) -> None:
@@ -165,20 +182,22 @@ def _random_baseline(exp, root, protocol, eval_data, dry_run, log, archive) -> N
         if kind not in done:
             log(f"[{exp.name}] eval {kind} {spec}")
             if not dry_run:
-                result = evaluate(spec, kind, eval_data[kind])
+                folder.mkdir(parents=True, exist_ok=True)
+                result = evaluate(_protocol_random_encoder(protocol), kind, eval_data[kind], folder)
                 record_eval(result, folder, with_time=False)
                 if archive is not None:
                     archive_run(folder, archive)
 
 
-def evaluate(checkpoint: str, kind: str, data: dict[str, str]) -> EvalResult:
-    """Evaluate one encoder with one registered evaluation at its default options; a run folder's
-    result is appended to its ``evals.jsonl``."""
+def evaluate(checkpoint: str | Encoder, kind: str, data: dict[str, str], folder: Path | None = None) -> EvalResult:
+    """Evaluate one encoder (a checkpoint or run folder, or one already built) with one registered
+    evaluation at its default options; a run folder's result is appended to its ``evals.jsonl``.
+    A t-SNE picture goes into the run folder, or ``folder`` for an encoder without one."""
     entry = EVALUATIONS.get(kind)
-    encoder = load_encoder(checkpoint)
+    encoder = checkpoint if isinstance(checkpoint, Encoder) else load_encoder(checkpoint)
     options = entry.defaults()
     if kind == "tsne":
-        options["png"] = str(Path(checkpoint) / TSNE)
+        options["png"] = str((encoder.run_dir or folder or Path(".")) / TSNE)
     result = entry.run(
         encoder, load_eval_data(data["dataset"], data.get("data_root")), device=resolve_device("auto"), **options
     )
