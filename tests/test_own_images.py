@@ -188,3 +188,14 @@ def test_embeddings_round_trip_and_parquet(tmp_path):
     assert tmp_path / "e.parquet" in written
     table = pq.read_table(tmp_path / "e.parquet").to_pydict()
     assert table["path"] == emb.paths and np.allclose(np.array(table["embedding"]), emb.vectors)
+
+
+def test_quiet_silences_the_loading_bars_too(photos, tmp_path, capsys, monkeypatch):
+    """``--quiet`` once left the bar of a first-time folder cache on stderr; a cold cache each
+    time, so the bar has work to show, and without ``--quiet`` it does show."""
+    argv = ["pretrain", "--dataset", "folder", "--data-root", str(photos / "photos"), "--epochs", "1"]
+    for quiet in (True, False):
+        monkeypatch.setenv("SIAMKIT_CACHE", str(tmp_path / f"cache-{quiet}"))
+        flags = [a for a in SMALL if a != "--quiet" or quiet]
+        assert main([*argv, "--out", str(tmp_path / f"run-{quiet}"), "--set", "train.knn_every=0", *flags]) == 0
+        assert ("caching photos at 16 px" in capsys.readouterr().err) is not quiet

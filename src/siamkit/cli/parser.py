@@ -111,7 +111,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--download", action="store_true", default=None, help="fetch CIFAR when missing")
     p.add_argument("--preset", help="named settings (siamkit presets); --config, flags and --set override them")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=1e-4")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (training; decoding, caching folders)")
     add_trust(p)
     p.set_defaults(command="pretrain")
 

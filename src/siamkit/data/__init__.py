@@ -8,7 +8,14 @@ from siamkit.data.folders import Decoding, load_folder, load_imagefolder
 from siamkit.data.imageset import ImageSet
 from siamkit.data.loader import eval_batches, train_batches
 from siamkit.data.recipes import Recipe, register_recipe
-from siamkit.data.registry import Dataset, load_datasets, load_eval_splits, monitor_splits, register_dataset
+from siamkit.data.registry import (
+    Dataset,
+    load_datasets,
+    load_eval_splits,
+    loading_progress,
+    monitor_splits,
+    register_dataset,
+)
 from siamkit.errors import DataError
 from siamkit.registry import DATASETS, RECIPES
 
@@ -31,6 +38,7 @@ __all__ = [
     "load_eval_splits",
     "load_folder",
     "load_imagefolder",
+    "loading_progress",
     "monitor_splits",
     "register_dataset",
     "register_recipe",

@@ -6,7 +6,9 @@ takes a dataset (pretraining, the kNN monitor, ``siamkit eval``) can use it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,20 @@ from siamkit.data.folders import Decoding, check_same_classes, load_folder, load
 from siamkit.data.imageset import ImageSet
 from siamkit.errors import DataError
 from siamkit.registry import DATASETS
+
+# Whether loading shows its progress bars (decoding and caching image folders); ``--quiet`` sets it
+# off around a run. A context variable, so registered ``load(cfg)`` functions keep their signature.
+_PROGRESS: ContextVar[bool] = ContextVar("siamkit_loading_progress", default=True)
+
+
+@contextlib.contextmanager
+def loading_progress(enabled: bool) -> Iterator[None]:
+    """Within the block, datasets load with (``True``) or without progress bars."""
+    token = _PROGRESS.set(enabled)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ def _decoding(cfg: DataConfig) -> Decoding:
         cache_dir=cfg.cache_dir,
         max_memory_gb=cfg.max_memory_gb,
         verify=cfg.verify_images,
+        progress=_PROGRESS.get(),
     )
 
 

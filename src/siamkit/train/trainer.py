@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from siamkit._version import __version__
 from siamkit.config import Config
-from siamkit.data import ImageSet, MultiViewAugment, train_batches
+from siamkit.data import ImageSet, MultiViewAugment, loading_progress, train_batches
 from siamkit.errors import CheckpointError, Interrupted, TrainingError
 from siamkit.models import MomentumTarget, tau_at
 from siamkit.precision import autocast, resolve_precision
@@ -47,7 +47,7 @@ def train(
     keep_freed_memory()  # before the first large allocation: steps reuse their memory (train/memory.py)
     info = distributed.setup(cfg.train.device)
     try:
-        with RunFolder(out).locked() if info.is_main else contextlib.nullcontext():
+        with RunFolder(out).locked() if info.is_main else contextlib.nullcontext(), loading_progress(progress):
             return Trainer(cfg, Path(out), info, resume, monitor).train(progress)
     except RuntimeError as e:
         if (lost := distributed.peer_lost(e, info, out)) is None:
