@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import TINY_RUN
-from siamkit import errors, pipeline
+from siamkit import errors, pipeline, precision
 from siamkit.config import Config, build_config
 from siamkit.runs import load_checkpoint
 from siamkit.train import telemetry, trainer
@@ -280,6 +280,7 @@ def test_the_trainer_crops_with_crop_min_scale(tmp_path):
     assert (default.aug.sample(16, 2, 32, torch.Generator().manual_seed(0)).box[..., 2:] < 32).any()
 
 
+@pytest.mark.skipif(precision.cpu_is_avx2_only(), reason="train.compile is refused on AVX2-only CPUs (it hung)")
 def test_a_compiled_run_trains_the_same_network(tmp_path, monkeypatch):
     """train.compile changes how the step runs, not what it computes: the same weights (up to
     the fused kernels' rounding) under the same checkpoint keys, and it resumes uncompiled."""
@@ -296,6 +297,13 @@ def test_a_compiled_run_trains_the_same_network(tmp_path, monkeypatch):
         torch.testing.assert_close(compiled[k].float(), v.float(), rtol=1e-3, atol=1e-4, msg=k)
     pipeline.pretrain(_cfg(train__epochs=2), tmp_path / "compiled", resume=True, progress=False)
     assert load_checkpoint(tmp_path / "compiled")["epoch"] == 2
+
+
+def test_compile_is_refused_on_an_avx2_only_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_is_avx2_only", lambda: True)
+    with pytest.raises(errors.TrainingError, match=r"this CPU \(AVX2, no AVX-512\).*set train.compile=false"):
+        pipeline.pretrain(_cfg(train__epochs=1, train__compile=True), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_compile_without_a_compiler_says_so(tmp_path, monkeypatch):

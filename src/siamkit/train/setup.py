@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from siamkit import precision
 from siamkit.config import Config
 from siamkit.data import ImageSet, load_datasets, monitor_splits
 from siamkit.errors import TrainingError
@@ -80,5 +81,10 @@ def compile_network(net: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
         raise TrainingError("train.compile=true on the CPU needs a C++ compiler (c++, g++ or clang++ on the "
                             "PATH) to build its kernels; install one (e.g. apt-get install g++) or set "
+                            "train.compile=false")  # fmt: skip
+    if device.type == "cpu" and precision.cpu_is_avx2_only():
+        raise TrainingError("train.compile=true on this CPU (AVX2, no AVX-512): torch 2.13's compiled training "
+                            "step was seen to hang in oneDNN's convolution backward on an AVX2-only Zen 3, and "
+                            "on the CPU compiling measured slower than eager (docs/speedrun.md); set "
                             "train.compile=false")  # fmt: skip
     return torch.compile(net, dynamic=False)
