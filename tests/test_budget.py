@@ -101,10 +101,12 @@ def test_a_new_budget_on_resume_is_refused_under_a_cosine_schedule(tmp_path):
 
 
 def test_an_interrupted_budget_run_resumes_with_the_time_it_had_trained(tmp_path):
-    run = tmp_path / "run"
-    sets = [a for k, v in {**RUN, "data.train_subset": 512}.items() for a in ("--set", f"{k}={v}")]
-    cmd = [sys.executable, "-m", "siamkit", "pretrain", "--quiet", "--out", str(run), "--time-budget", "6s", *sets]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # 2 steps an epoch and a budget many epochs long, so the stop after two epochs comes well
+    # before the budget is spent even on a slow machine (a 6 s budget once ran out first on one)
+    run, budget = tmp_path / "run", 30
+    sets = [a for k, v in RUN.items() for a in ("--set", f"{k}={v}")]
+    cmd = [sys.executable, "-m", "siamkit", "pretrain", "--quiet", "--out", str(run), "--time-budget", f"{budget}s"]
+    proc = subprocess.Popen([*cmd, *sets], stderr=subprocess.PIPE, text=True)
 
     deadline = time.time() + 120
     while not (run / "metrics.jsonl").exists() or len(read_jsonl(run / "metrics.jsonl")) < 2:
@@ -113,10 +115,10 @@ def test_an_interrupted_budget_run_resumes_with_the_time_it_had_trained(tmp_path
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130, proc.stderr.read()
     stopped = load_checkpoint(run)["trained_seconds"]
-    assert 0 < stopped < 6
+    assert 0 < stopped < budget
     assert main(["pretrain", "--resume", "--out", str(run), "--quiet"]) == 0
     rows = read_jsonl(run / "metrics.jsonl")
-    assert 6 <= rows[-1]["trained_seconds"] < 6 + 2  # the budget counted the time before the stop
+    assert budget <= rows[-1]["trained_seconds"] < budget + 2  # the budget counted the time before the stop
     assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
 
 
