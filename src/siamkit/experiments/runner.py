@@ -164,13 +164,6 @@ def random_folder(protocol: dict[str, Any]) -> tuple[str, str]:
     return random_spec(m.backbone, m.width), random_folder_name(m.backbone, m.width, m.backbone_args, m.small_stem)
 
 
-def _protocol_random_encoder(protocol: dict[str, Any]) -> Encoder:
-    """The protocol's backbone, randomly initialised: its ``backbone_args`` and ``small_stem``
-    included, so the baseline has the trained runs' architecture."""
-    m = build_config(protocol).model
-    return random_encoder(m.backbone, m.width, m.backbone_args, m.small_stem)
-
-
 def _random_baseline(exp, root, protocol, eval_data, dry_run, log, archive) -> None:
     """The randomly initialised encoder's evaluations, kept in ``root/random-<backbone>/evals.jsonl``."""
     spec, name = random_folder(protocol)
@@ -183,7 +176,9 @@ def _random_baseline(exp, root, protocol, eval_data, dry_run, log, archive) -> N
             log(f"[{exp.name}] eval {kind} {spec}")
             if not dry_run:
                 folder.mkdir(parents=True, exist_ok=True)
-                result = evaluate(_protocol_random_encoder(protocol), kind, eval_data[kind], folder)
+                m = build_config(protocol).model  # the runs' architecture: backbone_args and small_stem too
+                encoder = random_encoder(m.backbone, m.width, m.backbone_args, m.small_stem)
+                result = evaluate(encoder, kind, eval_data[kind], folder)
                 record_eval(result, folder, with_time=False)
                 if archive is not None:
                     archive_run(folder, archive)
