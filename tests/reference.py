@@ -24,15 +24,18 @@ def dist(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def simsiam_loop(p: torch.Tensor, z: torch.Tensor) -> float:
-    """SimSiam eq. (1) for V = 2, SimSiam K-aug for V = K: mean over ordered pairs i != j and the batch."""
+    """SimSiam eq. (1) for V = 2, SimSiam K-aug for V = K, multi-crop for G < V targets: mean over
+    the ordered pairs (i < V, j < G, i != j) and the batch."""
     v, b, _ = p.shape
-    total = 0.0
+    g = z.shape[0]
+    total, pairs = 0.0, 0
     for n in range(b):
         for i in range(v):
-            for j in range(v):
+            for j in range(g):
                 if i != j:
                     total += D(p[i, n], z[j, n])
-    return total / (v * (v - 1) * b)
+                    pairs += 1
+    return total / pairs
 
 
 def gsg_pair_loop(p11, p12, p21, p22, z11, z12, z21, z22, mode="guided", draw=None) -> tuple[float, int]:
@@ -88,15 +91,17 @@ def gsg_loop(p1, z1, p2, z2, mode="guided", draws=None) -> tuple[float, list[int
 
 
 def ensemble_loop(p: torch.Tensor, z: torch.Tensor, leave_one_out: bool = False) -> float:
-    """EnSiam: L = (1/K) sum_k D(p_k, sg zbar), zbar the mean of the K projections (or of j != k)."""
-    k, b, d = p.shape
+    """EnSiam: L = (1/V) sum_v D(p_v, sg zbar), zbar the mean of the K projections (or of j != v
+    for the views that gave one); predictions v >= K are multi-crop's small crops."""
+    v, b, d = p.shape
+    k = z.shape[0]
     total = 0.0
     for n in range(b):
-        for i in range(k):
+        for i in range(v):
             members = [j for j in range(k) if j != i] if leave_one_out else list(range(k))
             zbar = [sum(float(z[j, n, c]) for j in members) / len(members) for c in range(d)]
             total += D(p[i, n], torch.tensor(zbar, dtype=torch.float64))
-    return total / (k * b)
+    return total / (v * b)
 
 
 def crop_params_loop(height, width, scale, ratio, rng):

@@ -168,3 +168,29 @@ def test_hue_is_finite_on_nearly_gray_pixels():
     out = _hue(x, f)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, adjust_hue(x, f * 2 * math.pi), atol=1e-6, rtol=0)
+
+
+def test_small_crops_leave_the_views_as_they_were_and_split_by_rows():
+    """Multi-crop draws the views' parameters first: with or without small crops a step sees the
+    same views; the small crops are the local recipe's, at their size; rows of the global batch
+    give what one process would."""
+    from siamkit.config import build_config
+    from siamkit.data import TrainingViews
+
+    x = _images()
+    data = build_config({"data.local_crops": 3, "data.data_root": "d"}, preset="speedrun").data
+    plain = TrainingViews.from_config(
+        build_config({"data.data_root": "d"}, preset="speedrun").data, channels_last=False
+    )
+    multi = TrainingViews.from_config(data, channels_last=False)
+    v0, none = plain.draw(x, 8, 2, 32, torch.Generator().manual_seed(4), slice(0, 8))
+    v1, local = multi.draw(x, 8, 2, 32, torch.Generator().manual_seed(4), slice(0, 8))
+    assert none is None and torch.equal(v0, v1) and v0.shape == (2, 8, 3, 24, 24)
+    assert local.shape == (3, 8, 3, 12, 12)
+    g = torch.Generator().manual_seed(4)
+    multi.main.sample(8, 2, 32, g)
+    boxes = MultiViewAugment(data.local_augmentation(), 12).sample(8, 3, 32, g).box
+    area = boxes[..., 2] * boxes[..., 3] / 32**2
+    assert bool((area <= 0.4 * 1.2).all())  # rounding of the box's sides; the views reach the whole image
+    halves = [multi.draw(x[r], 8, 2, 32, torch.Generator().manual_seed(4), r) for r in (slice(0, 4), slice(4, 8))]
+    torch.testing.assert_close(torch.cat([halves[0][1], halves[1][1]], 1), local)

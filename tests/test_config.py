@@ -98,3 +98,31 @@ def test_crop_min_scale_narrows_only_the_crop_area():
     for bad in (0, 1.5):
         with pytest.raises(ConfigError, match=r"data.crop_min_scale must be > 0 and <= 1, got"):
             build_config({"data.crop_min_scale": bad}, preset="digits")
+
+
+def test_local_crops_take_the_training_recipe_with_their_own_scale_and_size():
+    data = build_config(
+        {"data.local_crops": 4, "data.data_root": "d"}, preset="speedrun"
+    ).data  # training crops of 24 px
+    assert (data.local_crop_size(), data.local_scale()) == (12, (0.05, 0.4))  # half the size, DINO's range
+    aug = data.local_augmentation()
+    assert aug.crop_scale == (0.05, 0.4)
+    assert dataclasses.replace(aug, crop_scale=data.augmentation().crop_scale) == data.augmentation()
+    given = {"data.local_crops": 2, "data.local_size": 16, "data.local_min_scale": 0.1, "data.local_max_scale": 0.3}
+    data = build_config({**given, "data.data_root": "d"}, preset="speedrun").data
+    assert (data.local_crop_size(), data.local_scale()) == (16, (0.1, 0.3))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"data.local_size": 12}, r"data.local_size applies to multi-crop's small crops; give data.local_crops"),
+        ({"data.local_crops": 2, "data.local_min_scale": 0.4}, r"local_min_scale=0.4 must be below .*=0.4"),
+        ({"data.local_crops": 2, "data.local_size": 20}, r"local_size=20 exceeds the training crop size 16"),
+        ({"data.local_crops": -1}, r"data.local_crops must be >= 0, got -1"),
+        ({"data.local_crops": 2, "method.name": "byol-gsg"}, r"method byol-gsg \(GSG\) .* takes no small crops"),
+    ],
+)
+def test_bad_local_crops_are_refused(values, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(values, preset="digits")

@@ -67,6 +67,28 @@ def test_ensemble_by_hand():
     assert ensemble(p, z, leave_one_out=True).item() == pytest.approx(simsiam(p, z).item())
 
 
+def test_multicrop_simsiam_by_hand():
+    # two full-size views and one small crop, B = 1; only views 0 and 1 give targets:
+    # D(p0, z1) = -cos([1,0],[1,1]) = -1/sqrt2, D(p1, z0) = -cos([0,1],[1,0]) = 0,
+    # D(p2, z0) = -cos([1,0],[1,0]) = -1, D(p2, z1) = -1/sqrt2; four pairs
+    p = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 0.0]]])
+    z = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])
+    r = 1 / math.sqrt(2)
+    assert simsiam(p, z).item() == pytest.approx((-r + 0.0 - 1.0 - r) / 4)
+
+
+def test_multicrop_ensemble_by_hand():
+    # zbar = ([1,0] + [1,1]) / 2 = [1, 0.5]; the small crop p2 = [2, 1] points along it: D = -1
+    p = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[2.0, 1.0]]])
+    z = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])
+    d0 = -1 / math.sqrt(1.25)  # -cos([1,0],[1,0.5])
+    d1 = -0.5 / math.sqrt(1.25)  # -cos([0,1],[1,0.5])
+    assert ensemble(p, z).item() == pytest.approx((d0 + d1 - 1.0) / 3)
+    # leave-one-out: p0 vs z1, p1 vs z0 (SimSiam's pairs), the small crop vs the full mean
+    loo = (-1 / math.sqrt(2) + 0.0 - 1.0) / 3
+    assert ensemble(p, z, leave_one_out=True).item() == pytest.approx(loo)
+
+
 # ---- vectorised against the plain loops --------------------------------------------------------
 
 
@@ -113,6 +135,14 @@ def test_ensemble_matches_loop(k, loo):
     assert ensemble(p, z, leave_one_out=loo).item() == pytest.approx(ensemble_loop(p, z, loo), abs=1e-6)
 
 
+@pytest.mark.parametrize(("v", "g"), [(3, 2), (6, 2), (6, 4)])
+def test_multicrop_matches_loop(v, g):
+    p, z = torch.randn(v, 5, 7), torch.randn(g, 5, 7)
+    assert simsiam(p, z).item() == pytest.approx(simsiam_loop(p, z), abs=1e-6)
+    for loo in (False, True):
+        assert ensemble(p, z, leave_one_out=loo).item() == pytest.approx(ensemble_loop(p, z, loo), abs=1e-6)
+
+
 def test_simsiam_kaug_is_not_ensiam():
     p, z = _pz(v=4)
     assert simsiam(p, z).item() != pytest.approx(ensemble(p, z).item(), abs=1e-4)
@@ -130,6 +160,10 @@ def test_no_gradient_reaches_the_targets():
     for loss in (simsiam(p, z), ensemble(p, z), ensemble(p, z, leave_one_out=True)):
         gp, gz = _grads(loss, p, z)
         assert gz is None and gp is not None and gp.abs().sum() > 0
+    p, z = torch.randn(5, 3, 4, requires_grad=True), torch.randn(2, 3, 4, requires_grad=True)
+    for loss in (simsiam(p, z), ensemble(p, z), ensemble(p, z, leave_one_out=True)):  # multi-crop
+        gp, gz = _grads(loss, p, z)
+        assert gz is None and bool((gp[2:].abs().sum((1, 2)) > 0).all())  # every small crop learns
     p1, z1 = (t.requires_grad_() for t in _pz())
     p2, z2 = (t.requires_grad_() for t in _pz())
     for mode in ("guided", "random", "reverse"):
@@ -176,10 +210,12 @@ def test_losses_run_in_fp32_for_low_precision_inputs(dtype):
 
 
 def test_bad_shapes_are_clear_errors():
-    with pytest.raises(ValueError, match=r"simsiam: needs at least 2 views"):
+    with pytest.raises(ValueError, match=r"simsiam: needs at least 2 target views"):
         simsiam(torch.randn(1, 4, 3), torch.randn(1, 4, 3))
     with pytest.raises(ValueError, match=r"\(V, B, D\)"):
         simsiam(torch.randn(2, 4, 3), torch.randn(2, 4, 5))
+    with pytest.raises(ValueError, match=r"G <= V"):
+        ensemble(torch.randn(2, 4, 3), torch.randn(3, 4, 3))
     with pytest.raises(ValueError, match=r"\(2, B, D\)"):
         gsg_cases(torch.randn(3, 4, 5), torch.randn(3, 4, 5))
     with pytest.raises(ValueError, match="unknown GSG mode 'closest'"):

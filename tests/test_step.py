@@ -112,3 +112,35 @@ def test_step_rejects_wrong_views_and_targets():
         step(net, spec, torch.randn(2, 4, 3, 16, 16))
     with pytest.raises(ValueError, match="needs a momentum target"):
         step(net, resolve_method("byol"), torch.randn(2, 4, 3, 16, 16))
+
+
+@pytest.mark.parametrize("name", ["simsiam", "byol", "ensiam"])
+def test_small_crops_predict_and_never_give_targets(name):
+    """Multi-crop: the loss is the objective over predictions of all views and small crops, with
+    targets from the full-size views only; a momentum target never encodes the small crops."""
+    from siamkit.losses import ensemble, simsiam
+
+    spec = resolve_method(name)
+    net, target, views = _setup(spec)
+    local = torch.randn(3, views.shape[1], 3, 8, 8)
+    seen = []
+    if target is not None:
+        target.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
+    loss, _ = step(net, spec, views, target, local=local)
+    with torch.no_grad():
+        z, _ = net(views)
+        _, p_local = net(local[:1])  # per-view BatchNorm: each small crop alone, as in the step
+        z_all, p_all = net(views, local)
+        zt = target(views) if target is not None else z
+    assert z_all.shape[0] == p_all.shape[0] == views.shape[0] + 3
+    torch.testing.assert_close(p_all[views.shape[0]], p_local[0])
+    objective = ensemble if spec.objective == "ensemble" else simsiam
+    assert loss.item() == pytest.approx(objective(p_all, zt).item(), abs=1e-5)
+    assert all(shape == views.shape for shape in seen)
+
+
+def test_gsg_refuses_small_crops():
+    spec = resolve_method("simsiam-gsg")
+    net, _, views = _setup(spec)
+    with pytest.raises(ValueError, match="takes no small crops"):
+        step(net, spec, views, local=torch.randn(2, views.shape[1], 3, 8, 8))

@@ -49,17 +49,20 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
 def simsiam(p: Tensor, z: Tensor) -> Tensor:
     """Symmetrised SimSiam loss over all ordered view pairs.
 
-    ``p, z : (V, B, D)``, ``V >= 2``. Returns the mean over the ``V(V-1)`` ordered pairs ``i != j``
-    and the batch of ``D(p[i], sg z[j])``. ``V = 2`` is SimSiam eq. (1); ``V = K`` is SimSiam K-aug
-    (EnSiam paper, middle of its overview figure).
+    ``p : (V, B, D)``, ``z : (G, B, D)`` with ``2 <= G <= V``: the first ``G`` predictions come
+    from the views ``z`` came from. Returns the mean over the ``G(V-1)`` ordered pairs ``i != j``,
+    ``i < V``, ``j < G``, and the batch of ``D(p[i], sg z[j])``. ``G = V = 2`` is SimSiam eq. (1);
+    ``G = V = K`` is SimSiam K-aug (EnSiam paper, middle of its overview figure); ``G < V`` is
+    multi-crop (SwAV section 3.2): the ``V - G`` small crops predict every full-size view's target
+    and give none themselves.
     """
-    _check_views(p, z, "simsiam", min_views=2)
-    v = p.shape[0]
-    pn, zn = _unit(p), _unit(z.detach())  # (V, B, D)
-    # sum_{i != j} <pn_i, zn_j> = <sum_i pn_i, sum_j zn_j> - sum_i <pn_i, zn_i>: O(V) instead of O(V^2).
+    _check_targets(p, z, "simsiam", min_views=2)
+    v, g = p.shape[0], z.shape[0]
+    pn, zn = _unit(p), _unit(z.detach())  # (V, B, D), (G, B, D)
+    # sum_{i != j} <pn_i, zn_j> = <sum_i pn_i, sum_j zn_j> - sum_j <pn_j, zn_j>: O(V) instead of O(V G).
     all_pairs = (pn.sum(0) * zn.sum(0)).sum(-1)  # (B,)
-    same_view = (pn * zn).sum(-1).sum(0)  # (B,)
-    return -((all_pairs - same_view) / (v * (v - 1))).mean()
+    same_view = (pn[:g] * zn).sum(-1).sum(0)  # (B,)
+    return -((all_pairs - same_view) / (g * (v - 1))).mean()
 
 
 def gsg_cases(z1: Tensor, z2: Tensor) -> Tensor:
@@ -134,26 +137,32 @@ def gsg(
 def ensemble(p: Tensor, z: Tensor, leave_one_out: bool = False) -> Tensor:
     """EnSiam: the stop-gradient target is the ensemble (mean) of the K projections.
 
-    ``p, z : (K, B, D)``. Returns the mean over ``k`` and the batch of ``D(p[k], sg z̄)`` with
-    ``z̄ = mean_j z[j]`` (the EnSiam figure's reading: the average of all ``f_k``), or with
-    ``leave_one_out=True`` ``z̄_k = mean_{j != k} z[j]`` (FastSiam's form; with K = 2 it is SimSiam).
-    The mean is over raw projections, as the figure averages ``f_k``.
+    ``p : (V, B, D)``, ``z : (K, B, D)`` with ``K <= V``: the first ``K`` predictions come from the
+    views ``z`` came from (``K = V`` in the paper; ``V - K`` multi-crop small crops predict the
+    same target). Returns the mean over the ``V`` predictions and the batch of ``D(p[v], sg z̄)``
+    with ``z̄ = mean_j z[j]`` (the EnSiam figure's reading: the average of all ``f_k``), or with
+    ``leave_one_out=True`` ``z̄_k = mean_{j != k} z[j]`` for ``k < K`` (FastSiam's form; with
+    K = V = 2 it is SimSiam), the full mean for small crops. The mean is over raw projections, as
+    the figure averages ``f_k``.
     """
-    _check_views(p, z, "ensemble", min_views=2 if leave_one_out else 1)
-    k = z.shape[0]
+    _check_targets(p, z, "ensemble", min_views=2 if leave_one_out else 1)
+    k, v = z.shape[0], p.shape[0]
     z = z.detach().float()
     total = z.sum(0, keepdim=True)  # (1, B, D)
-    target = (total - z) / (k - 1) if leave_one_out else total / k  # (K, B, D) or (1, B, D)
+    target = (total / k).expand(v, -1, -1)  # (V, B, D)
+    if leave_one_out:
+        target = torch.cat([(total - z) / (k - 1), target[k:]])
     return negative_cosine(p, target).mean()
 
 
-def _check_views(p: Tensor, z: Tensor, name: str, min_views: int) -> None:
-    if p.dim() != 3 or p.shape != z.shape:
+def _check_targets(p: Tensor, z: Tensor, name: str, min_views: int) -> None:
+    if p.dim() != 3 or z.dim() != 3 or p.shape[1:] != z.shape[1:] or z.shape[0] > p.shape[0]:
         raise ValueError(
-            f"{name}: expected p and z of the same shape (V, B, D), got {tuple(p.shape)} and {tuple(z.shape)}"
+            f"{name}: expected p (V, B, D) and z (G, B, D) with G <= V (targets from the first G views), "
+            f"got {tuple(p.shape)} and {tuple(z.shape)}"
         )
-    if p.shape[0] < min_views:
-        raise ValueError(f"{name}: needs at least {min_views} views on axis 0, got {p.shape[0]}")
+    if z.shape[0] < min_views:
+        raise ValueError(f"{name}: needs at least {min_views} target views on axis 0, got {z.shape[0]}")
 
 
 def _check_pair(x1: Tensor, x2: Tensor, name: str) -> None:

@@ -178,4 +178,10 @@ def build_config(values: dict[str, Any], preset: str | None = None, _preset_name
             value = parse_value(key, value)
         sections[section][name] = _check_type(key, value)
     built = {s: SECTIONS[s](**kw) for s, kw in sections.items()}
+    if built["data"].local_crops and built["method"].spec().objective == "guided":
+        raise ConfigError(
+            f"data.local_crops={built['data'].local_crops}: method {built['method'].name} (GSG) pairs whole views "
+            "of two images and takes no small crops; multi-crop serves the symmetric and ensemble methods "
+            "(simsiam, byol, ensiam and their K-view forms)"
+        )
     return Config(**built, preset=preset if preset is not None else _preset_name)

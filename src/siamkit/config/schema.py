@@ -1,21 +1,21 @@
-"""The five config sections as frozen dataclasses, and the one place their values are checked.
+"""The five config sections as frozen dataclasses.
 
-Every numeric field declares its range in its metadata (:func:`num`); :func:`check_section`
-enforces it for every section alike: numbers must be finite, integers and floats must lie in
-their range, choices must be among the listed ones, and names must be registered
-(:mod:`siamkit.registry`). A section that fails raises :class:`ConfigError` naming the key.
+Every numeric field declares its range in its metadata (:func:`~siamkit.config.fields.num`);
+:func:`~siamkit.config.fields.check_section` enforces it for every section alike: numbers must be
+finite, integers and floats must lie in their range, choices must be among the listed ones, and
+names must be registered (:mod:`siamkit.registry`). A section that fails raises
+:class:`ConfigError` naming the key; rules between keys follow in each section's ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from siamkit.config.fields import check_section, choice, num
 from siamkit.errors import ConfigError
 from siamkit.precision import PRECISIONS, resolve_precision
-from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, Registry, check_spec
+from siamkit.registry import BACKBONES, DATASETS, METHODS, RECIPES, check_spec
 from siamkit.schedules import ramp_size
 
 OPTIMIZERS = ("sgd", "lars")
@@ -26,48 +26,8 @@ BN_MODES = ("per_view", "joint")
 PROJ_DIM = 2048  # GSG appendix C.1/C.2: projector width 2048, predictor bottleneck 512
 PRED_HIDDEN = 512
 PROGRESSIVE_UNTIL = 0.5  # progressive resolution reaches the training size halfway through by default
+LOCAL_SCALE = (0.05, 0.4)  # multi-crop's small crops: DINO's default area range (Caron et al. 2021)
 SEED_MAX = 2**32 - 1
-
-
-def num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False):
-    """A numeric field with its range: ``lo <= v`` (``lo < v`` with ``lo_open``) and ``v <= hi``."""
-    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
-
-
-def choice(default: Any, options: tuple[str, ...] | Registry):
-    """A string field whose value is one of ``options`` (a tuple, or a registry's names)."""
-    return field(default=default, metadata={"options": options})
-
-
-def _range_text(meta: dict[str, Any]) -> str:
-    lo, hi = meta.get("lo"), meta.get("hi")
-    parts = []
-    if lo is not None:
-        parts.append(f"{'>' if meta.get('lo_open') else '>='} {lo:g}")
-    if hi is not None:
-        parts.append(f"<= {hi}" if isinstance(hi, int) else f"<= {hi:g}")
-    return " and ".join(parts)
-
-
-def check_section(section: str, obj: Any) -> None:
-    """Check every field of ``obj`` (a section dataclass) against its declared rule."""
-    for f in dataclasses.fields(obj):
-        v, meta, key = getattr(obj, f.name), f.metadata, f"{section}.{f.name}"
-        if v is None:
-            continue
-        if "options" in meta:
-            options = meta["options"]
-            if isinstance(options, Registry):
-                options.get(v)
-            elif v not in options:
-                raise ConfigError(f"{key}={v!r} is not valid; choose one of {', '.join(options)}")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"{key}={v}: must be a finite number")
-        if isinstance(v, int | float) and not isinstance(v, bool) and ("lo" in meta or "hi" in meta):
-            lo, hi = meta.get("lo"), meta.get("hi")
-            low = lo is not None and (v <= lo if meta.get("lo_open") else v < lo)
-            if low or (hi is not None and v > hi):
-                raise ConfigError(f"{key} must be {_range_text(meta)}, got {v}")
 
 
 @dataclass(frozen=True)
@@ -151,7 +111,11 @@ class DataConfig:
     grows linearly to the training size by the share ``progressive_until`` (default 0.5) of
     training (of the time budget, else of the steps), in multiples of 8 px.
     ``eval_data``: labelled data (``train/<class>``, ``val/<class>``, or a labels CSV) for the
-    kNN monitor, e.g. beside an unlabeled ``folder``."""
+    kNN monitor, e.g. beside an unlabeled ``folder``.
+    ``local_crops``: multi-crop (SwAV), this many small crops per image besides the method's
+    views, of ``local_size`` px (default half the training crop size) covering
+    ``local_min_scale``..``local_max_scale`` of the image (default 0.05..0.4, DINO's); they are
+    predicted from and never targets (symmetric and ensemble objectives)."""
 
     dataset: str = choice("cifar10", DATASETS)
     data_root: str | None = None
@@ -171,6 +135,10 @@ class DataConfig:
     cache_dir: str | None = None
     eval_data: str | None = None
     num_workers: int = num(2, 0)
+    local_crops: int = num(0, 0)
+    local_size: int | None = num(None, 0, lo_open=True)
+    local_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
+    local_max_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
 
     def __post_init__(self) -> None:
         check_section("data", self)
@@ -189,6 +157,31 @@ class DataConfig:
             raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final training crop size "
                               f"{self.train_crop_size()} ({which}); progressive resolution grows to it, "
                               "so give a smaller start")  # fmt: skip
+        self._check_local_crops()
+
+    def _check_local_crops(self) -> None:
+        given = [k for k in ("local_size", "local_min_scale", "local_max_scale") if getattr(self, k) is not None]
+        if given and self.local_crops == 0:
+            raise ConfigError(f"data.{given[0]} applies to multi-crop's small crops; give data.local_crops=N "
+                              "(how many per image) too, or leave it out")  # fmt: skip
+        lo, hi = self.local_scale()
+        if lo >= hi:
+            raise ConfigError(f"data.local_min_scale={lo} must be below data.local_max_scale={hi}")
+        if self.local_crops and self.local_crop_size() > self.train_crop_size():
+            raise ConfigError(f"data.local_size={self.local_size} exceeds the training crop size "
+                              f"{self.train_crop_size()}; multi-crop's small crops are smaller")  # fmt: skip
+
+    def local_scale(self) -> tuple[float, float]:
+        """The small crops' area range, as fractions of the image."""
+        lo, hi = self.local_min_scale, self.local_max_scale
+        return (lo if lo is not None else LOCAL_SCALE[0], hi if hi is not None else LOCAL_SCALE[1])
+
+    def local_crop_size(self) -> int:
+        return self.local_size if self.local_size is not None else max(1, self.train_crop_size() // 2)
+
+    def local_augmentation(self):
+        """The small crops' augmentation: the training recipe with :meth:`local_scale`."""
+        return dataclasses.replace(self.augmentation(), crop_scale=self.local_scale())
 
     def resolved_recipe(self) -> str:
         if self.recipe is not None:

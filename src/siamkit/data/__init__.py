@@ -7,6 +7,7 @@ from siamkit.data.digits import load_digits
 from siamkit.data.folders import Decoding, load_folder, load_imagefolder
 from siamkit.data.imageset import ImageSet
 from siamkit.data.loader import eval_batches, train_batches
+from siamkit.data.multicrop import TrainingViews
 from siamkit.data.recipes import Recipe, register_recipe
 from siamkit.data.registry import (
     Dataset,
@@ -29,6 +30,7 @@ __all__ = [
     "ImageSet",
     "MultiViewAugment",
     "Recipe",
+    "TrainingViews",
     "cached_folder",
     "center_normalize",
     "eval_batches",

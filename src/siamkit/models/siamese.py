@@ -13,6 +13,9 @@ from siamkit.models.heads import projector
 
 class SiameseNet(nn.Module):
     """``forward(views) -> (z, p)``: views ``(V, B, C, H, W)`` -> projections and predictions ``(V, B, D)``.
+    ``forward(views, local)`` adds multi-crop's small crops ``local : (L, B, C, h, w)`` (another
+    size, so their own forward; BatchNorm as ``cfg.bn`` says among them), after the views:
+    ``(V + L, B, D)``. One call, so a DDP wrapper sees one forward per step.
 
     With ``predictor=False`` the predictor is the identity and ``p = z`` (GSG section 6.2; the
     method spec decides). Returns raw ``z``: the objective decides which side gets the stop-gradient.
@@ -32,8 +35,10 @@ class SiameseNet(nn.Module):
         """The encoder ``f``: images ``(N, C, H, W)`` -> projections ``(N, D)``."""
         return self.projector(self.backbone(x))
 
-    def forward(self, views: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, views: Tensor, local: Tensor | None = None) -> tuple[Tensor, Tensor]:
         z = forward_views(self.encode, views, self.cfg.bn)  # (V, B, D)
+        if local is not None:
+            z = torch.cat([z, forward_views(self.encode, local, self.cfg.bn)])  # (V + L, B, D)
         p = forward_views(self.predictor, z, self.cfg.bn)  # (V, B, D)
         return z, p
 

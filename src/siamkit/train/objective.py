@@ -22,6 +22,7 @@ def step(
     views: Tensor,
     target: nn.Module | None = None,
     generator: torch.Generator | None = None,
+    local: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Forward every view, apply the method's objective; no optimizer work, no side effects.
 
@@ -32,6 +33,8 @@ def step(
     ``x21, x22 = aug(x2), aug(x2)``). With ``shared_views`` the partner's views 0-1 are reused.
     ``target``: the :class:`~siamkit.models.MomentumTarget` for momentum methods.
     ``generator`` draws GSG's pairing permutation and random cases (on the views' device).
+    ``local : (L, B, C, h, w)``: multi-crop's small crops (symmetric and ensemble objectives):
+    they are predicted from, never targets, so a momentum target never encodes them.
 
     Returns the scalar loss (fp32, with graph) and detached metrics: ``loss``, ``z_std``, and for
     GSG ``case0..case3``, the share of pairs whose predictor went to each cross-image pair.
@@ -43,8 +46,10 @@ def step(
     if (spec.target == "momentum") != (target is not None):
         need = "needs a momentum target" if spec.target == "momentum" else "takes no momentum target"
         raise ValueError(f"{spec.name}: the method {need}")
-    z, p = model(views)  # (V, B, D) each
-    zt = target(views) if target is not None else z  # where the targets come from
+    if local is not None and spec.objective == "guided":
+        raise ValueError(f"{spec.name}: GSG compares whole views of paired images; it takes no small crops")
+    z, p = model(views) if local is None else model(views, local)  # (V [+ L], B, D) each
+    zt = target(views) if target is not None else z[: views.shape[0]]  # where the targets come from
     metrics: dict[str, Tensor] = {"z_std": collapse_std(z[0])}
 
     if spec.objective == "symmetric":

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from siamkit._version import __version__
 from siamkit.config import Config
-from siamkit.data import ImageSet, MultiViewAugment, loading_progress, train_batches
+from siamkit.data import ImageSet, TrainingViews, loading_progress, train_batches
 from siamkit.errors import CheckpointError, Interrupted, TrainingError
 from siamkit.models import MomentumTarget, tau_at
 from siamkit.precision import autocast, resolve_precision
@@ -78,7 +78,7 @@ class Trainer:
         self.per_rank = tc.batch_size // info.world
         self.channels_last = tc.use_channels_last(device.type)
         self.precision = resolve_precision(tc.precision, device)  # "auto" settled once, not per step
-        self.aug = MultiViewAugment(cfg.data.augmentation(), cfg.data.train_crop_size(), self.channels_last)
+        self.views = TrainingViews.from_config(cfg.data, self.channels_last)
 
         # model, momentum target, optimizer; ``self.model`` stays unwrapped so checkpoint keys never
         # grow a ``module.`` prefix, ``self.net`` is what the step calls (DDP when distributed)
@@ -276,11 +276,11 @@ class Trainer:
         tc, rank = self.cfg.train, self.info.rank
         set_lr(self.optimizer, lr, self.base_lr)
         done = self.progress()
-        self.aug.size = self.cfg.data.crop_size_at(global_step / self.total_steps if done is None else done)
-        params = self.aug.sample(tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug)
-        views = self.aug.apply(x, params.rows(rank * self.per_rank, (rank + 1) * self.per_rank))  # (V, b, C, H, W)
+        self.views.size = self.cfg.data.crop_size_at(global_step / self.total_steps if done is None else done)
+        rows = slice(rank * self.per_rank, (rank + 1) * self.per_rank)
+        views, local = self.views.draw(x, tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug, rows)
         with autocast(self.precision, self.info.device):
-            loss, metrics = step(self.net, self.spec, views, self.target, g_step)
+            loss, metrics = step(self.net, self.spec, views, self.target, g_step, local)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
