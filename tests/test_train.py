@@ -218,9 +218,13 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
-def test_ddp_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("local_crops", [0, 2])
+def test_ddp_two_processes_match_one(tmp_path, local_crops):
+    """Also with multi-crop: each rank crops its rows of the global batch's small crops, and the
+    network takes views and small crops in one forward, so DDP sees one forward per step."""
     common = ["--method", "byol", "--epochs", "1", "--quiet"]
     sets = [f"{k}={v}" for k, v in TINY.items()] + ["train.knn_every=0", "data.train_subset=128"]
+    sets += [f"data.local_crops={local_crops}"]
     sets = [arg for s in sets for arg in ("--set", s)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run(

@@ -12,6 +12,7 @@ of the global batch) sees the views a single process would.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from siamkit.data.augment import MultiViewAugment
@@ -44,7 +45,9 @@ class TrainingViews:
     def size(self, value: int) -> None:
         self.main.size = value
 
-    def draw(self, x: Tensor, batch: int, views: int, in_size: int, g, rows: slice) -> tuple[Tensor, Tensor | None]:
+    def draw(
+        self, x: Tensor, batch: int, views: int, in_size: int, g: torch.Generator | None, rows: slice
+    ) -> tuple[Tensor, Tensor | None]:
         params = self.main.sample(batch, views, in_size, g)
         local = self.local.sample(batch, self.local_crops, in_size, g) if self.local is not None else None
         out = self.main.apply(x, params.rows(rows.start, rows.stop))

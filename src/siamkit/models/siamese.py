@@ -39,7 +39,7 @@ class SiameseNet(nn.Module):
         z = forward_views(self.encode, views, self.cfg.bn)  # (V, B, D)
         if local is not None:
             z = torch.cat([z, forward_views(self.encode, local, self.cfg.bn)])  # (V + L, B, D)
-        p = forward_views(self.predictor, z, self.cfg.bn)  # (V, B, D)
+        p = forward_views(self.predictor, z, self.cfg.bn)  # (V [+ L], B, D)
         return z, p
 
 
