@@ -126,3 +126,15 @@ def test_local_crops_take_the_training_recipe_with_their_own_scale_and_size():
 def test_bad_local_crops_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         build_config(values, preset="digits")
+
+
+def test_jitter_strength_scales_only_the_colour_jitter_ranges():
+    base = build_config({"data.data_root": "d"}, preset="speedrun").data.augmentation()
+    half = build_config({"data.data_root": "d", "data.jitter_strength": 0.5}, preset="speedrun").data.augmentation()
+    assert base.jitter == (0.4, 0.4, 0.4, 0.1) and half.jitter == pytest.approx((0.2, 0.2, 0.2, 0.05))
+    assert dataclasses.replace(half, jitter=base.jitter) == base  # crops from 0.2 and the rest kept
+    assert build_config({"data.jitter_strength": 0}, preset="digits").data.augmentation().jitter == (0, 0, 0, 0)
+    with pytest.raises(ConfigError, match=r"jitter_strength=6.0 makes the hue jitter 0.6 turns; it can be at most"):
+        build_config({"data.jitter_strength": 6.0}, preset="digits")
+    with pytest.raises(ConfigError, match=r"data.jitter_strength must be >= 0, got -1"):
+        build_config({"data.jitter_strength": -1}, preset="digits")

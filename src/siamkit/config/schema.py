@@ -105,6 +105,8 @@ class DataConfig:
     memory up to ``max_memory_gb`` and streamed beyond (checked first with ``verify_images``).
     ``crop_min_scale`` is the smallest area a training crop may cover, as a fraction of the image
     (the lower end of RandomResizedCrop's scale; ``None``: the recipe's, 0.08 for ``cifar``).
+    ``jitter_strength`` scales the recipe's colour-jitter ranges (brightness, contrast, saturation,
+    hue; SimCLR's colour-distortion strength relative to the recipe's): 0.5 halves them.
     ``image_size`` is the size evaluation sees (and training, unless ``train_size`` says otherwise:
     a smaller training crop than evaluation size is FixRes's train-test resolution setting).
     ``progressive_from``: progressive resolution, the training crop size (px) at the start; it
@@ -123,6 +125,7 @@ class DataConfig:
     recipe: str | None = choice(None, RECIPES)
     image_size: int | None = num(None, 0, lo_open=True)
     crop_min_scale: float | None = num(None, 0.0, 1.0, lo_open=True)
+    jitter_strength: float | None = num(None, 0.0)
     train_size: int | None = num(None, 0, lo_open=True)
     progressive_from: int | None = num(None, 0, lo_open=True)
     progressive_until: float | None = num(None, 0.0, 1.0, lo_open=True)
@@ -157,6 +160,10 @@ class DataConfig:
             raise ConfigError(f"data.progressive_from={self.progressive_from} exceeds the final training crop size "
                               f"{self.train_crop_size()} ({which}); progressive resolution grows to it, "
                               "so give a smaller start")  # fmt: skip
+        hue = self.augmentation().jitter[3]
+        if hue > 0.5:
+            raise ConfigError(f"data.jitter_strength={self.jitter_strength} makes the hue jitter {hue:g} turns; "
+                              "it can be at most 0.5 (half the colour wheel), so give a smaller strength")  # fmt: skip
         self._check_local_crops()
 
     def _check_local_crops(self) -> None:
@@ -189,11 +196,14 @@ class DataConfig:
         return DATASETS.get(self.dataset).recipe_for(self.image_size)
 
     def augmentation(self):  # a siamkit.data.recipes.Recipe; config sits below data, so not imported
-        """The training augmentation: the resolved recipe with ``crop_min_scale`` applied."""
+        """The training augmentation: the resolved recipe with ``crop_min_scale`` and
+        ``jitter_strength`` applied."""
         recipe = RECIPES.get(self.resolved_recipe())
-        if self.crop_min_scale is None:
-            return recipe
-        return dataclasses.replace(recipe, crop_scale=(self.crop_min_scale, recipe.crop_scale[1]))
+        if self.crop_min_scale is not None:
+            recipe = dataclasses.replace(recipe, crop_scale=(self.crop_min_scale, recipe.crop_scale[1]))
+        if self.jitter_strength is not None:
+            recipe = dataclasses.replace(recipe, jitter=tuple(j * self.jitter_strength for j in recipe.jitter))
+        return recipe
 
     def crop_size(self) -> int:
         return self.image_size if self.image_size is not None else RECIPES.get(self.resolved_recipe()).size
