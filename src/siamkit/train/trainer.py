@@ -276,7 +276,7 @@ class Trainer:
         tc, rank = self.cfg.train, self.info.rank
         set_lr(self.optimizer, lr, self.base_lr)
         done = self.progress()
-        self.views.size = self.cfg.data.crop_size_at(global_step / self.total_steps if done is None else done)
+        self.views.main.size = self.cfg.data.crop_size_at(global_step / self.total_steps if done is None else done)
         rows = slice(rank * self.per_rank, (rank + 1) * self.per_rank)
         views, local = self.views.draw(x, tc.batch_size, self.spec.views_drawn, self.train_set.size, g_aug, rows)
         with autocast(self.precision, self.info.device):
